@@ -1,0 +1,259 @@
+"""The one file a course edits each term: HW2 "Construct, Train, and Optimize CNN Models".
+
+Everything a term changes lives here: the term name, the points of every part, the accuracy -> points
+curve for ``predictions.csv``, where the data comes from (URLs and SHA-256), the grading budgets and
+where the private files (held-out labels, the label-permutation secret) are kept.
+
+Edit the constants in the first half. The second half checks them when this module is imported and
+raises ``ConfigError`` naming the bad key, so a typo fails at once instead of in the middle of grading.
+
+Private things never live in this repository:
+  * the held-out test labels: ``$HW2_LABELS_CSV``, else ``<private dir>/test_labels_<term>.csv``;
+  * the label-permutation secret: ``$HW2_LABEL_SECRET``, else ``<private dir>/label_secret.txt``;
+  * ``<private dir>`` is ``$HW2_PRIVATE_DIR``, else ``~/.hw2-private``.
+The demo uses ``DEMO_SECRET`` and its own labels file under ``build/demo/``; the data builder refuses
+to use the demo secret on the official CIFAR-10 archive.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+# --------------------------------------------------------------------------------------------------
+# The term
+# --------------------------------------------------------------------------------------------------
+TERM = "fall2026"
+ASSIGNMENT_ID = "hw2"
+
+# The notebooks of the assignment (keys are used by the autograder and the release tooling).
+NOTEBOOKS = {
+    "simplenn": "simplenn-cifar10.ipynb",
+    "simplenn_dev": "simplenn-cifar10-dev.ipynb",
+    "resnet": "resnet-cifar10.ipynb",
+    "save_predictions": "save_test_predictions.ipynb",
+}
+PREDICTIONS_FILENAME = "predictions.csv"
+
+# --------------------------------------------------------------------------------------------------
+# Points
+# --------------------------------------------------------------------------------------------------
+# Autograded parts; the keys are the part ids of DESIGN.md (every test name starts with "<part id>: ").
+AUTOGRADED_POINTS = {
+    "simplenn": 6,
+    "simplenn_bn": 4,
+    "swish": 4,
+    "l1": 2,
+    "resnet20": 8,
+    "predictions": 12,
+}
+
+# Manually graded parts, as the handout gives them: the ten true/false questions with explanations and
+# the written lab questions (Lab 1 a-h, Lab 2 a-c, Lab 3 a-b). TAs grade these in nbgrader's formgrader.
+MANUAL_POINTS = {
+    "true_false": 20,          # 10 questions x 2 points (answer + one-line explanation)
+    "lab1_written": 16,        # questions a-h, 2 points each
+    "lab2_written": 9,         # questions a-c, 3 points each
+    "lab3_written": 6,         # questions a-b, 3 points each
+}
+
+# predictions.csv: test accuracy -> points, piecewise linear between the (accuracy, points) knots,
+# 0 points below the first knot and full points at and above the last. The default gives nothing for
+# chance level (10 %), half the points for the Lab 1 target region (~60 %) and the full 12 points at
+# >= 90 %, the Lab 3 (ResNet-20) target.
+PREDICTIONS_CURVE = (
+    (0.10, 0.0),
+    (0.60, 6.0),
+    (0.80, 9.0),
+    (0.90, 12.0),
+)
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+NUM_CLASSES = 10
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+
+# The official archive the course data set is built from (instructors only).
+OFFICIAL_ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+OFFICIAL_ARCHIVE_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+
+# The course data set ("special preprocessing"): 45,000 train / 5,000 val drawn stratified from the
+# five training batches (VAL_FRACTION of every class, i.e. 500 per class) with a fixed public seed;
+# the test images are shuffled under new Ids and every label is remapped by a secret permutation.
+VAL_FRACTION = 0.1
+SPLIT_SEED = 661
+
+# Where students download the course zips from; the file names follow the term.
+COURSE_DATA_BASE_URL = "https://courses.example.edu/hw2/data/"
+COURSE_DATA_FILENAMES = {
+    "trainval": f"cifar10_trainval_{TERM}.zip",
+    "test": f"cifar10_test_{TERM}.zip",
+}
+# SHA-256 of the zips above. Build the term's data with `python -m autograder.build_course_data`,
+# paste the two digests it prints here, then regenerate the release (it writes them next to
+# tools/dataset.py). None means "not built yet": students cannot download until they are set.
+COURSE_DATA_SHA256 = {
+    "trainval": None,
+    "test": None,
+}
+
+# The secret used by `make demo` and the tests; never for a real term.
+DEMO_SECRET = "hw2-demo-secret-not-for-a-real-term"
+
+# --------------------------------------------------------------------------------------------------
+# Grading budgets
+# --------------------------------------------------------------------------------------------------
+GRADING_TIMEOUT_S = 120            # wall clock for one submission's hidden suites
+GRADING_MEMORY_MB = 6144           # resident memory of the sandboxed child
+PREDICTIONS_MAX_BYTES = 1_048_576  # a 10,000-row predictions.csv is ~80 kB; larger files are rejected unread
+
+# ==================================================================================================
+# Below: resolution of private paths and the checks run on import. Nothing to edit.
+# ==================================================================================================
+ENV_PRIVATE_DIR = "HW2_PRIVATE_DIR"
+ENV_LABELS_CSV = "HW2_LABELS_CSV"
+ENV_LABEL_SECRET = "HW2_LABEL_SECRET"
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+class ConfigError(ValueError):
+    """A value in course_config.py (or a private file it points to) is wrong; the message names it."""
+
+
+def private_dir() -> Path:
+    """The folder outside the repository that holds the labels and the secret."""
+    return Path(os.environ.get(ENV_PRIVATE_DIR) or Path.home() / ".hw2-private").expanduser()
+
+
+def labels_csv_path() -> Path:
+    """Where the held-out test labels (``Id,Label``) are read from."""
+    override = os.environ.get(ENV_LABELS_CSV)
+    return Path(override).expanduser() if override else private_dir() / f"test_labels_{TERM}.csv"
+
+
+def label_secret() -> str:
+    """The term's label-permutation secret, from the environment or the private secret file."""
+    secret = os.environ.get(ENV_LABEL_SECRET)
+    if secret:
+        return secret
+    path = private_dir() / "label_secret.txt"
+    if not path.is_file():
+        raise ConfigError(
+            f"no label secret: set ${ENV_LABEL_SECRET} or write one line to {path} "
+            "(keep it out of git; the demo uses --demo-secret instead)"
+        )
+    secret = path.read_text(encoding="utf-8").strip()
+    if not secret:
+        raise ConfigError(f"the label secret file {path} is empty; write the term's secret into it")
+    return secret
+
+
+def prediction_points(accuracy: float) -> float:
+    """Points for a test accuracy in [0, 1], read off PREDICTIONS_CURVE (piecewise linear, clamped)."""
+    knots = PREDICTIONS_CURVE
+    if accuracy < knots[0][0]:
+        return 0.0
+    for (a0, p0), (a1, p1) in zip(knots, knots[1:]):
+        if accuracy <= a1:
+            return float(p0 + (p1 - p0) * (accuracy - a0) / (a1 - a0))
+    return float(knots[-1][1])
+
+
+def course_data_files() -> dict:
+    """Per course zip ('trainval', 'test'): its file name, download URL and SHA-256 (or None)."""
+    return {
+        kind: {
+            "filename": filename,
+            "url": COURSE_DATA_BASE_URL + filename,
+            "sha256": COURSE_DATA_SHA256[kind],
+        }
+        for kind, filename in COURSE_DATA_FILENAMES.items()
+    }
+
+
+_PART_IDS = ("simplenn", "simplenn_bn", "swish", "l1", "resnet20", "predictions")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _require(condition: bool, key: str, problem: str) -> None:
+    if not condition:
+        raise ConfigError(f"course_config.{key}: {problem}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_points(name: str, points: dict, required: tuple = ()) -> None:
+    _require(isinstance(points, dict), name, "must be a dict of part id -> points")
+    for part in required:
+        _require(part in points, f"{name}['{part}']", "is missing; every autograded part needs points")
+    for part, value in points.items():
+        _require(_is_number(value) and value >= 0, f"{name}['{part}']",
+                 f"must be a non-negative number, got {value!r}")
+    unknown = sorted(set(points) - set(required)) if required else []
+    _require(not unknown, f"{name}", f"unknown part ids {unknown}; the parts are {list(required)}")
+
+
+def _check_curve() -> None:
+    key = "PREDICTIONS_CURVE"
+    curve = PREDICTIONS_CURVE
+    _require(isinstance(curve, (tuple, list)) and len(curve) >= 2, key,
+             "needs at least two (accuracy, points) knots")
+    for i, knot in enumerate(curve):
+        _require(isinstance(knot, (tuple, list)) and len(knot) == 2 and all(map(_is_number, knot)),
+                 f"{key}[{i}]", f"must be an (accuracy, points) pair of numbers, got {knot!r}")
+        _require(0.0 <= knot[0] <= 1.0, f"{key}[{i}]", f"accuracy must lie in [0, 1], got {knot[0]!r}")
+    for i in range(1, len(curve)):
+        _require(curve[i][0] > curve[i - 1][0], f"{key}[{i}]", "accuracies must strictly increase")
+        _require(curve[i][1] >= curve[i - 1][1], f"{key}[{i}]", "points must not decrease")
+    full = AUTOGRADED_POINTS["predictions"]
+    _require(curve[-1][1] == full, f"{key}[-1]",
+             f"the last knot must give the full {full} points of AUTOGRADED_POINTS['predictions']")
+
+
+def _check_data() -> None:
+    _require(re.fullmatch(r"[A-Za-z0-9_-]+", TERM or "") is not None, "TERM",
+             f"must be letters, digits, '-' or '_' (it names files), got {TERM!r}")
+    _require(_SHA256.fullmatch(OFFICIAL_ARCHIVE_SHA256) is not None, "OFFICIAL_ARCHIVE_SHA256",
+             "must be 64 lowercase hex digits")
+    _require(COURSE_DATA_BASE_URL.startswith(("https://", "http://")) and COURSE_DATA_BASE_URL.endswith("/"),
+             "COURSE_DATA_BASE_URL", f"must be an http(s) URL ending in '/', got {COURSE_DATA_BASE_URL!r}")
+    _require(set(COURSE_DATA_FILENAMES) == {"trainval", "test"}, "COURSE_DATA_FILENAMES",
+             "must have exactly the keys 'trainval' and 'test'")
+    _require(set(COURSE_DATA_SHA256) == {"trainval", "test"}, "COURSE_DATA_SHA256",
+             "must have exactly the keys 'trainval' and 'test'")
+    for kind, digest in COURSE_DATA_SHA256.items():
+        _require(digest is None or (isinstance(digest, str) and _SHA256.fullmatch(digest) is not None),
+                 f"COURSE_DATA_SHA256['{kind}']",
+                 f"must be None (not built yet) or 64 lowercase hex digits, got {digest!r}")
+    _require(_is_number(VAL_FRACTION) and 0.0 < VAL_FRACTION < 1.0, "VAL_FRACTION",
+             f"must lie strictly between 0 and 1, got {VAL_FRACTION!r}")
+    _require(isinstance(SPLIT_SEED, int) and SPLIT_SEED >= 0, "SPLIT_SEED", "must be a non-negative int")
+    for key, stats in (("CIFAR10_MEAN", CIFAR10_MEAN), ("CIFAR10_STD", CIFAR10_STD)):
+        _require(len(stats) == 3 and all(_is_number(v) and 0 < v < 1 for v in stats), key,
+                 "must be three numbers in (0, 1), one per RGB channel")
+
+
+def _check_budgets() -> None:
+    for key in ("GRADING_TIMEOUT_S", "GRADING_MEMORY_MB", "PREDICTIONS_MAX_BYTES"):
+        value = globals()[key]
+        _require(_is_number(value) and value > 0, key, f"must be a positive number, got {value!r}")
+
+
+def check() -> None:
+    """Validate every setting above; raises ConfigError naming the first bad key."""
+    _check_points("AUTOGRADED_POINTS", AUTOGRADED_POINTS, required=_PART_IDS)
+    _check_points("MANUAL_POINTS", MANUAL_POINTS)
+    _check_curve()
+    _check_data()
+    _check_budgets()
+    _require(set(NOTEBOOKS) == {"simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
+             "must name the four notebooks: simplenn, simplenn_dev, resnet, save_predictions")
+
+
+check()
