@@ -1,0 +1,53 @@
+"""course_config.py: the points curve and the checks that name a bad key."""
+from __future__ import annotations
+
+import pytest
+
+import course_config
+
+
+@pytest.mark.parametrize("accuracy, points", [
+    (0.0, 0.0), (0.05, 0.0), (0.10, 0.0), (0.35, 3.0), (0.60, 6.0), (0.70, 7.5), (0.80, 9.0),
+    (0.85, 10.5), (0.90, 12.0), (0.95, 12.0), (1.0, 12.0),
+])
+def test_prediction_points_follow_the_documented_curve(accuracy, points):
+    assert course_config.prediction_points(accuracy) == pytest.approx(points)
+
+
+def test_full_prediction_points_at_ninety_percent():
+    assert course_config.prediction_points(0.90) == course_config.AUTOGRADED_POINTS["predictions"] == 12
+
+
+def test_every_autograded_part_has_points():
+    assert set(course_config.AUTOGRADED_POINTS) == {"simplenn", "simplenn_bn", "swish", "l1", "resnet20", "predictions"}
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("AUTOGRADED_POINTS", {**course_config.AUTOGRADED_POINTS, "swish": -1}, "AUTOGRADED_POINTS['swish']"),
+    ("AUTOGRADED_POINTS", {k: v for k, v in course_config.AUTOGRADED_POINTS.items() if k != "l1"},
+     "AUTOGRADED_POINTS['l1']"),
+    ("AUTOGRADED_POINTS", {**course_config.AUTOGRADED_POINTS, "resnet56": 3}, "AUTOGRADED_POINTS"),
+    ("MANUAL_POINTS", {"true_false": "twenty"}, "MANUAL_POINTS['true_false']"),
+    ("PREDICTIONS_CURVE", ((0.1, 0.0), (0.05, 12.0)), "PREDICTIONS_CURVE[1]"),
+    ("PREDICTIONS_CURVE", ((0.1, 0.0), (0.9, 10.0)), "PREDICTIONS_CURVE[-1]"),
+    ("PREDICTIONS_CURVE", ((0.1, 0.0), (1.5, 12.0)), "PREDICTIONS_CURVE[1]"),
+    ("TERM", "fall 2026/../x", "TERM"),
+    ("COURSE_DATA_BASE_URL", "ftp://example.edu/", "COURSE_DATA_BASE_URL"),
+    ("COURSE_DATA_SHA256", {"trainval": "abc", "test": None}, "COURSE_DATA_SHA256['trainval']"),
+    ("VAL_FRACTION", 1.5, "VAL_FRACTION"),
+    ("GRADING_TIMEOUT_S", 0, "GRADING_TIMEOUT_S"),
+    ("CIFAR10_STD", (0.2, 0.2), "CIFAR10_STD"),
+])
+def test_a_bad_value_is_reported_by_its_key(monkeypatch, key, value, named):
+    monkeypatch.setattr(course_config, key, value)
+    with pytest.raises(course_config.ConfigError) as error:
+        course_config.check()
+    assert str(error.value).startswith(f"course_config.{named}:")
+
+
+def test_private_paths_live_outside_the_repository(monkeypatch, tmp_path):
+    monkeypatch.delenv("HW2_LABELS_CSV", raising=False)
+    monkeypatch.delenv("HW2_PRIVATE_DIR", raising=False)
+    assert not course_config.labels_csv_path().resolve().is_relative_to(course_config.REPO_ROOT)
+    monkeypatch.setenv("HW2_LABELS_CSV", str(tmp_path / "labels.csv"))
+    assert course_config.labels_csv_path() == tmp_path / "labels.csv"
