@@ -1,0 +1,157 @@
+"""tools.dataset.CIFAR10, as a student uses it: download, verify, extract once, load, iterate, learn."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms as T
+from PIL import Image
+from torch.utils.data import DataLoader
+
+import course_config
+from autograder import data_source as data_source_file
+from tools import dataset as tools_dataset
+from tools.dataset import CIFAR10, DatasetError
+
+NORMALIZE = T.Compose([T.ToTensor(), T.Normalize(course_config.CIFAR10_MEAN, course_config.CIFAR10_STD)])
+
+
+def _write_manifest(path, files: dict) -> str:
+    path.write_text(json.dumps({"files": files}))
+    return str(path)
+
+
+@pytest.mark.parametrize("mode, size", [("train", 1800), ("val", 200), ("test", 500)])
+def test_each_mode_has_its_split_and_returns_pil_images(data_source, tmp_path, mode, size):
+    data = CIFAR10(tmp_path, mode=mode)
+    assert len(data) == size and data.data.shape == (size, 32, 32, 3) and data.data.dtype == np.uint8
+    item = data[0]
+    image = item if mode == "test" else item[0]
+    assert isinstance(image, Image.Image) and image.size == (32, 32) and image.mode == "RGB"
+    if mode != "test":
+        assert isinstance(item[1], int) and 0 <= item[1] <= 9
+    assert len(CIFAR10.classes) == 10
+
+
+def test_transforms_apply_to_image_and_target(data_source, tmp_path):
+    data = CIFAR10(tmp_path, mode="val", transform=NORMALIZE, target_transform=lambda y: y + 100)
+    image, target = data[3]
+    assert isinstance(image, torch.Tensor) and image.shape == (3, 32, 32)
+    assert target == int(data.targets[3]) + 100
+
+
+def test_unknown_mode_is_rejected():
+    with pytest.raises(ValueError, match="'train', 'val' or 'test'"):
+        CIFAR10("unused", mode="validation")
+
+
+def test_zip_is_extracted_once_and_not_needed_afterwards(data_source, tmp_path):
+    first = CIFAR10(tmp_path, mode="train")
+    filename = data_source["files"]["trainval"]["filename"]
+    (tmp_path / filename).unlink()   # a second construction must not hash or extract the zip again
+    second = CIFAR10(tmp_path, mode="val", download=False)
+    assert len(second) == 200 and np.array_equal(first.data[:5], CIFAR10(tmp_path, "train", download=False).data[:5])
+
+
+def test_downloads_over_http(course_data, tmp_path, monkeypatch):
+    out, _, manifest = course_data
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        files = {kind: dict(info, url=f"http://127.0.0.1:{server.server_port}/{info['filename']}")
+                 for kind, info in manifest["files"].items()}
+        monkeypatch.setenv("HW2_DATA_SOURCE", _write_manifest(tmp_path / "manifest.json", files))
+        data = CIFAR10(tmp_path / "root", mode="test")
+    finally:
+        server.shutdown()
+    assert len(data) == 500
+    assert not list((tmp_path / "root").glob("*.part")), "no partial download is left behind"
+
+
+def test_unreachable_url_fails_clearly(course_data, tmp_path, monkeypatch):
+    _, _, manifest = course_data
+    files = {kind: dict(info, url="http://127.0.0.1:9/nothing.zip") for kind, info in manifest["files"].items()}
+    monkeypatch.setenv("HW2_DATA_SOURCE", _write_manifest(tmp_path / "manifest.json", files))
+    with pytest.raises(DatasetError, match="could not get .* put it at"):
+        CIFAR10(tmp_path / "root", mode="train")
+
+
+def test_missing_file_without_download_says_what_to_do(data_source, tmp_path):
+    with pytest.raises(DatasetError, match="not found: pass download=True"):
+        CIFAR10(tmp_path, mode="train", download=False)
+
+
+def test_wrong_checksum_is_refused(data_source, tmp_path):
+    trainval, test = data_source["files"]["trainval"], data_source["files"]["test"]
+    shutil.copyfile(data_source["files"]["test"]["url"], tmp_path / trainval["filename"])  # the wrong zip
+    with pytest.raises(DatasetError, match="SHA-256 .* corrupt, incomplete or from another term"):
+        CIFAR10(tmp_path, mode="train", download=False)
+    assert test["filename"] != trainval["filename"]
+
+
+def test_corrupt_zip_is_refused_even_with_a_matching_checksum(course_data, tmp_path, monkeypatch):
+    _, _, manifest = course_data
+    garbage = b"PK\x03\x04 this is not really a zip" * 100
+    name = manifest["files"]["trainval"]["filename"]
+    (tmp_path / name).write_bytes(garbage)
+    files = dict(manifest["files"], trainval=dict(manifest["files"]["trainval"],
+                                                  sha256=hashlib.sha256(garbage).hexdigest()))
+    monkeypatch.setenv("HW2_DATA_SOURCE", _write_manifest(tmp_path / "manifest.json", files))
+    with pytest.raises(DatasetError, match="not a valid zip file"):
+        CIFAR10(tmp_path, mode="train")
+    assert not (tmp_path / name.removesuffix(".zip")).exists(), "nothing half-extracted is left"
+
+
+def test_unpublished_checksum_is_explained(course_data, tmp_path, monkeypatch):
+    _, _, manifest = course_data
+    files = {kind: dict(info, sha256=None) for kind, info in manifest["files"].items()}
+    monkeypatch.setenv("HW2_DATA_SOURCE", _write_manifest(tmp_path / "manifest.json", files))
+    with pytest.raises(DatasetError, match="not been published yet"):
+        CIFAR10(tmp_path, mode="train")
+
+
+def test_generated_data_source_matches_course_config():
+    assert data_source_file.is_current(), "run `python -m autograder.data_source write` and commit it"
+    assert tools_dataset.data_source.FILES == course_config.course_data_files()
+
+
+def test_dataloader_with_workers_yields_every_image_once(data_source, tmp_path):
+    data = CIFAR10(tmp_path, mode="val", transform=NORMALIZE)
+    seen, labels = 0, []
+    for images, targets in DataLoader(data, batch_size=64, shuffle=False, num_workers=2):
+        assert images.shape[1:] == (3, 32, 32) and images.dtype == torch.float32
+        seen += len(images)
+        labels.append(targets)
+    assert seen == len(data)
+    assert torch.equal(torch.cat(labels), torch.from_numpy(data.targets))
+
+
+def test_a_small_cnn_learns_the_synthetic_data_through_the_real_pipeline(data_source, tmp_path):
+    """The synthetic images carry class signal: two short epochs take a small CNN far above chance."""
+    torch.manual_seed(0)
+    augment = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), NORMALIZE])
+    train = DataLoader(CIFAR10(tmp_path, "train", transform=augment), batch_size=64, shuffle=True, num_workers=2)
+    val = DataLoader(CIFAR10(tmp_path, "val", transform=NORMALIZE), batch_size=100)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(4),
+        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(32, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(2):
+        for images, targets in train:
+            loss = torch.nn.functional.cross_entropy(model(images), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        correct = sum((model(images).argmax(1) == targets).sum().item() for images, targets in val)
+    assert correct / len(val.dataset) > 0.5
