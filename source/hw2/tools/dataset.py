@@ -101,12 +101,21 @@ def _extract(zip_path: Path, folder: Path, members: tuple[str, ...], sha256: str
         (staging / _COMPLETE_MARKER).write_text(sha256, encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp makes it private; the data may live in a folder a class shares
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
+        try:
+            os.replace(staging, folder)
+        except OSError:  # another process (a second notebook, say) finished the same extraction first
+            if not _is_extracted(folder, sha256):
+                raise
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
         raise DatasetError(f"{zip_path} is not a valid zip file ({error}): the download is corrupt or incomplete; "
                            "delete it and run again with download=True") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _is_extracted(folder: Path, sha256: str) -> bool:
+    marker = folder / _COMPLETE_MARKER
+    return marker.is_file() and marker.read_text(encoding="utf-8").strip() == sha256
 
 
 def prepare(root: str | Path, kind: str, download: bool = True) -> Path:
@@ -116,8 +125,7 @@ def prepare(root: str | Path, kind: str, download: bool = True) -> Path:
     zip_path = root / info["filename"]
     folder = root / Path(info["filename"]).stem
     expected = info["sha256"]
-    marker = folder / _COMPLETE_MARKER
-    if expected and marker.is_file() and marker.read_text(encoding="utf-8").strip() == expected:
+    if expected and _is_extracted(folder, expected):
         return folder
     if not expected:
         raise DatasetError(f"the SHA-256 of {info['filename']} is not set in tools/data_source.py: the course data "
