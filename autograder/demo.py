@@ -1,0 +1,116 @@
+"""`make demo`: the kit's main job end to end on a small synthetic CIFAR-10, in build/demo/.
+
+Each step runs the real command an instructor or TA would type (printed before it runs):
+synthetic archive -> course data set -> a student loading it with tools.dataset -> scoring predictions
+files one by one and as a batch -> the gradebook.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import course_config
+
+REPO = course_config.REPO_ROOT
+DEMO = Path("build") / "demo"  # relative to the repository root, where every command runs
+ARCHIVE = DEMO / "cifar-10-python.tar.gz"
+COURSE_DATA = DEMO / "course_data"
+LABELS = DEMO / "private" / f"test_labels_{course_config.TERM}_demo.csv"
+SUBMISSIONS = DEMO / "submissions"
+GRADEBOOK = DEMO / "predictions_gradebook.csv"
+SAMPLE_PREDICTIONS = REPO / "source" / course_config.ASSIGNMENT_ID / "sample_predictions.csv"
+
+
+def _step(title: str) -> None:
+    print(f"\n=== {title} " + "=" * max(0, 86 - len(title)), flush=True)
+
+
+def _run(*args: str, expect: int = 0) -> None:
+    command = [sys.executable, *args]
+    print("$ python " + " ".join(shlex.quote(str(a)) for a in args), flush=True)
+    code = subprocess.run(command, cwd=REPO).returncode
+    if code != expect:
+        raise SystemExit(f"demo: the command above exited {code}, expected {expect}")
+
+
+def _student_loads_the_data() -> None:
+    """What a student's notebook does, pointed at the demo build instead of the course server."""
+    os.environ["HW2_DATA_SOURCE"] = str(COURSE_DATA / "manifest.json")
+    sys.path.insert(0, str(REPO / "source" / course_config.ASSIGNMENT_ID))
+    from tools.dataset import CIFAR10  # noqa: E402 (the student package, as the notebooks import it)
+    root = DEMO / "student_data"
+    shutil.rmtree(root, ignore_errors=True)
+    splits = {mode: CIFAR10(root, mode=mode) for mode in ("train", "val", "test")}
+    for mode, data in splits.items():
+        print(f"  tools.dataset.CIFAR10(mode={mode!r}): {len(data):>6,} images"
+              + ("" if data.targets is None else f", labels {np.bincount(data.targets).tolist()}"))
+    image, label = splits["train"][0]
+    print(f"  train[0] = ({type(image).__name__} {image.size}, {label}); classes {CIFAR10.classes[:3]}...")
+
+
+def _write_submissions() -> None:
+    """Three students: the sample file (every label 7), a strong model, and a broken file."""
+    shutil.rmtree(SUBMISSIONS, ignore_errors=True)
+    SUBMISSIONS.mkdir(parents=True)
+    shutil.copyfile(SAMPLE_PREDICTIONS, SUBMISSIONS / "alice_sample.csv")
+    labels = np.loadtxt(LABELS, delimiter=",", skiprows=1, dtype=np.int64)[:, 1]
+    rng = np.random.default_rng(0)
+    wrong = rng.random(len(labels)) < 0.07
+    strong = np.where(wrong, (labels + rng.integers(1, 10, len(labels))) % 10, labels)
+    order = rng.permutation(len(labels))  # any row order is fine
+    (SUBMISSIONS / "bob_resnet20.csv").write_text(
+        "Id,Label\n" + "".join(f"{i},{strong[i]}\n" for i in order), encoding="utf-8")
+    broken = ["Id,Label"] + [f"{i},{strong[i]}" for i in range(len(labels))]
+    broken[4242] = "4241,cat"
+    (SUBMISSIONS / "carol_broken.csv").write_text("\n".join(broken) + "\n", encoding="utf-8")
+
+
+def _print_table(csv_path: Path) -> None:
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    print(f"\n{csv_path}:")
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+
+
+def main() -> int:
+    started = time.perf_counter()
+    os.chdir(REPO)
+    DEMO.mkdir(parents=True, exist_ok=True)
+
+    _step("1. A synthetic cifar-10-python.tar.gz in the official format (no real CIFAR-10 here)")
+    _run("-m", "tests.fixtures.synthetic_cifar10", str(ARCHIVE), "--train-per-class", "500", "--test-per-class", "1000")
+
+    _step("2. Instructor: build the term's course data set (demo secret, labels kept private)")
+    _run("-m", "autograder.build_course_data", str(ARCHIVE), "--out", str(COURSE_DATA), "--labels-out", str(LABELS),
+         "--base-url", str(COURSE_DATA), "--demo-secret", "--allow-unofficial")
+
+    _step("3. Student: tools.dataset downloads, checks and loads the course zips")
+    _student_loads_the_data()
+
+    _step("4. TA: score one predictions.csv (a strong model, 7 % of labels wrong)")
+    _write_submissions()
+    _run("grade_predictions.py", str(SUBMISSIONS / "bob_resnet20.csv"), "--labels", str(LABELS))
+
+    _step("5. TA: a broken file is refused with one line and exit status 2")
+    _run("grade_predictions.py", str(SUBMISSIONS / "carol_broken.csv"), "--labels", str(LABELS), expect=2)
+
+    _step("6. TA: score the whole folder into a gradebook (the batch goes on past the broken file)")
+    _run("grade_predictions.py", "--batch", str(SUBMISSIONS), "--labels", str(LABELS), "--out", str(GRADEBOOK))
+    _print_table(GRADEBOOK)
+
+    print(f"demo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {DEMO}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
