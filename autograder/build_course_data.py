@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 import course_config
 from autograder.cifar_archive import ArchiveError, Cifar10Arrays, read_archive, sha256_of
@@ -129,7 +130,8 @@ def _check_labels_destination(labels_out: Path, out_dir: Path) -> None:
 
 
 def build(archive: Path, out_dir: Path, labels_out: Path, secret: str, *, allow_unofficial: bool = False,
-          base_url: str = course_config.COURSE_DATA_BASE_URL, term: str = course_config.TERM) -> dict:
+          base_url: str = course_config.COURSE_DATA_BASE_URL, term: str = course_config.TERM,
+          progress: bool = False) -> dict:
     """Build the course zips, the labels CSV and the manifest; returns the manifest."""
     archive_sha = sha256_of(archive) if archive.is_file() else None
     official = archive_sha == course_config.OFFICIAL_ARCHIVE_SHA256
@@ -142,7 +144,11 @@ def build(archive: Path, out_dir: Path, labels_out: Path, secret: str, *, allow_
                          "or write a secret to the private dir's label_secret.txt")
     _check_labels_destination(labels_out, out_dir)
 
-    split = make_course_split(read_archive(archive), secret, term)
+    steps = tqdm(total=4, desc="building course data", unit="step", disable=not progress)
+    steps.set_postfix_str("reading the archive")
+    arrays = read_archive(archive)
+    steps.update()
+    split = make_course_split(arrays, secret, term)
     if official and split.counts() != OFFICIAL_COUNTS:
         raise BuildError(f"the official archive gave {split.counts()}, expected {OFFICIAL_COUNTS}; "
                          "check VAL_FRACTION in course_config.py")
@@ -150,11 +156,16 @@ def build(archive: Path, out_dir: Path, labels_out: Path, secret: str, *, allow_
     out_dir.mkdir(parents=True, exist_ok=True)
     labels_out.parent.mkdir(parents=True, exist_ok=True)
     filenames = {"trainval": f"cifar10_trainval_{term}.zip", "test": f"cifar10_test_{term}.zip"}
+    steps.set_postfix_str(f"writing {filenames['trainval']}")
     write_npy_zip(out_dir / filenames["trainval"], {
         "train_images": split.train_images, "train_labels": split.train_labels,
         "val_images": split.val_images, "val_labels": split.val_labels,
     })
+    steps.update()
+    steps.set_postfix_str(f"writing {filenames['test']}")
     write_npy_zip(out_dir / filenames["test"], {"test_images": split.test_images})
+    steps.update()
+    steps.set_postfix_str("writing the labels and the manifest")
     write_labels_csv(labels_out, split.test_labels)
 
     manifest = {
@@ -169,6 +180,8 @@ def build(archive: Path, out_dir: Path, labels_out: Path, secret: str, *, allow_
         "labels_csv": {"sha256": sha256_of(labels_out)},
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    steps.update()
+    steps.close()
     return manifest
 
 
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = course_config.DEMO_SECRET if args.demo_secret else course_config.label_secret()
         labels_out = args.labels_out or course_config.labels_csv_path()
         manifest = build(args.archive, args.out, labels_out, secret,
-                         allow_unofficial=args.allow_unofficial, base_url=args.base_url)
+                         allow_unofficial=args.allow_unofficial, base_url=args.base_url, progress=True)
     except (BuildError, ArchiveError, course_config.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

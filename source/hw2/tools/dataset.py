@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from . import data_source
 
@@ -72,9 +73,12 @@ def _fetch(url: str, destination: Path) -> None:
     partial = destination.with_name(destination.name + ".part")
     try:
         if url.startswith(("http://", "https://")):
-            print(f"Downloading {url} -> {destination}")
-            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-                shutil.copyfileobj(response, out, length=1 << 20)
+            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out, \
+                    tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B",
+                         unit_scale=True, desc=f"downloading {destination.name}") as progress:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    progress.update(len(block))
         else:
             source = Path(url[len("file://"):] if url.startswith("file://") else url).expanduser()
             shutil.copyfile(source, partial)
