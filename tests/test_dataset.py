@@ -98,6 +98,14 @@ def test_wrong_checksum_is_refused(data_source, tmp_path):
     assert test["filename"] != trainval["filename"]
 
 
+def test_a_stale_copy_is_downloaded_again(data_source, tmp_path):
+    """A zip left over from another term (or a broken download) is replaced when download=True."""
+    trainval = data_source["files"]["trainval"]
+    (tmp_path / trainval["filename"]).write_bytes(b"an old term's zip")
+    assert len(CIFAR10(tmp_path, mode="val")) == 200
+    assert hashlib.sha256((tmp_path / trainval["filename"]).read_bytes()).hexdigest() == trainval["sha256"]
+
+
 def test_corrupt_zip_is_refused_even_with_a_matching_checksum(course_data, tmp_path, monkeypatch):
     _, _, manifest = course_data
     garbage = b"PK\x03\x04 this is not really a zip" * 100

@@ -134,6 +134,9 @@ def prepare(root: str | Path, kind: str, download: bool = True) -> Path:
     if not expected:
         raise DatasetError(f"the SHA-256 of {info['filename']} is not set in tools/data_source.py: the course data "
                            "has not been published yet; ask the course staff for an updated tools/ folder")
+    if zip_path.is_file() and download and _sha256(zip_path) != expected:
+        print(f"{zip_path} does not match the course's SHA-256 (an old or broken copy): downloading it again")
+        zip_path.unlink()
     if not zip_path.is_file():
         if not download:
             raise DatasetError(f"{zip_path} not found: pass download=True, or copy {info['filename']} into {root}")
@@ -142,7 +145,8 @@ def prepare(root: str | Path, kind: str, download: bool = True) -> Path:
     actual = _sha256(zip_path)
     if actual != expected:
         raise DatasetError(f"SHA-256 of {zip_path} is {actual[:16]}..., expected {expected[:16]}...: the file is "
-                           "corrupt, incomplete or from another term; delete it and run again with download=True")
+                           "corrupt, incomplete or from another term; delete it and run again with download=True"
+                           + (" (the download itself gave this file: tell the course staff)" if download else ""))
     _extract(zip_path, folder, MEMBERS[kind], expected)
     return folder
 
