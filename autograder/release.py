@@ -1,0 +1,59 @@
+"""`make release`: regenerate release/hw2 from source/hw2 with nbgrader, then check it for leaks.
+
+    python -m autograder.release
+
+1. writes ``source/hw2/tools/data_source.py`` from ``course_config.py``;
+2. runs ``nbgrader generate_assignment hw2 --force`` (configuration in ``nbgrader_config.py``; its
+   gradebook database lives in ``build/nbgrader/``, never in the repository);
+3. runs the leak check over the result and fails loudly, naming file and line, on any leak.
+``release/`` is committed; CI checks that it equals a fresh generation.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import course_config
+from autograder import data_source, leak_check
+
+NBGRADER = [sys.executable, "-m", "nbgrader"]
+
+
+class ReleaseError(RuntimeError):
+    """nbgrader could not generate the release; the message carries its log."""
+
+
+def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = None) -> Path:
+    """Run nbgrader generate_assignment for the course directory ``course_root``; returns the release folder."""
+    db_dir = db_dir or course_root / "build" / "nbgrader"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    command = [*NBGRADER, "generate_assignment", course_config.ASSIGNMENT_ID, "--force", "--log-level=WARN",
+               f"--CourseDirectory.root={course_root}", f"--CourseDirectory.db_url=sqlite:///{db_dir / 'gradebook.db'}"]
+    # nbgrader runs `alembic` by name: put this interpreter's bin/ (the venv's) first on PATH.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    result = subprocess.run(command, cwd=course_config.REPO_ROOT, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise ReleaseError(f"nbgrader generate_assignment failed (exit {result.returncode}):\n"
+                           f"{result.stdout}{result.stderr}")
+    return course_root / "release" / course_config.ASSIGNMENT_ID
+
+
+def main() -> int:
+    changed = data_source.write()
+    print(f"{'wrote' if changed else 'unchanged:'} {data_source.DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)}")
+    try:
+        release_dir = generate()
+    except ReleaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    files = sorted(p.relative_to(course_config.REPO_ROOT) for p in release_dir.rglob("*") if p.is_file())
+    print(f"nbgrader wrote {len(files)} files to {release_dir.relative_to(course_config.REPO_ROOT)}/:")
+    for path in files:
+        print(f"  {path}")
+    return leak_check.main([str(release_dir)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
