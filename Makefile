@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: demo test lock bench-predictions clean
+.PHONY: demo test release lock bench-predictions clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): requirements.txt
 # The main job on an embedded default: synthetic CIFAR-10 -> course data -> dataset -> scored gradebook.
 demo: $(STAMP)
 	$(PY) -m autograder.demo
+
+# Regenerate release/hw2 from source/hw2 with nbgrader and check it for leaks (commit the result).
+release: $(STAMP)
+	$(PY) -m autograder.release
 
 # The kit's own tests (what CI runs).
 test: $(STAMP)

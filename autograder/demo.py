@@ -1,8 +1,8 @@
 """`make demo`: the kit's main job end to end on a small synthetic CIFAR-10, in build/demo/.
 
 Each step runs the real command an instructor or TA would type (printed before it runs):
-synthetic archive -> course data set -> a student loading it with tools.dataset -> scoring predictions
-files one by one and as a batch -> the gradebook.
+the student release (nbgrader + leak check) -> synthetic archive -> course data set -> a student loading
+it with tools.dataset -> scoring predictions files one by one and as a batch -> the gradebook.
 """
 from __future__ import annotations
 
@@ -86,6 +86,9 @@ def main() -> int:
     started = time.perf_counter()
     os.chdir(REPO)
     DEMO.mkdir(parents=True, exist_ok=True)
+
+    _step("0. Instructor: regenerate the student release from source/ and check it for leaks")
+    _run("-m", "autograder.release")
 
     _step("1. A synthetic cifar-10-python.tar.gz in the official format (no real CIFAR-10 here)")
     _run("-m", "tests.fixtures.synthetic_cifar10", str(ARCHIVE), "--train-per-class", "500", "--test-per-class", "1000")

@@ -25,15 +25,20 @@ class ReleaseError(RuntimeError):
     """nbgrader could not generate the release; the message carries its log."""
 
 
+def run_nbgrader(*args: str, cwd: Path = course_config.REPO_ROOT) -> subprocess.CompletedProcess:
+    """Run an nbgrader command with this interpreter, capturing its output."""
+    # nbgrader runs `alembic` by name: put this interpreter's bin/ (the venv's) first on PATH.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    return subprocess.run([*NBGRADER, *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
 def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = None) -> Path:
     """Run nbgrader generate_assignment for the course directory ``course_root``; returns the release folder."""
     db_dir = db_dir or course_root / "build" / "nbgrader"
     db_dir.mkdir(parents=True, exist_ok=True)
-    command = [*NBGRADER, "generate_assignment", course_config.ASSIGNMENT_ID, "--force", "--log-level=WARN",
-               f"--CourseDirectory.root={course_root}", f"--CourseDirectory.db_url=sqlite:///{db_dir / 'gradebook.db'}"]
-    # nbgrader runs `alembic` by name: put this interpreter's bin/ (the venv's) first on PATH.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    result = subprocess.run(command, cwd=course_config.REPO_ROOT, capture_output=True, text=True, env=env)
+    result = run_nbgrader("generate_assignment", course_config.ASSIGNMENT_ID, "--force", "--log-level=WARN",
+                          f"--CourseDirectory.root={course_root}",
+                          f"--CourseDirectory.db_url=sqlite:///{db_dir / 'gradebook.db'}")
     if result.returncode != 0:
         raise ReleaseError(f"nbgrader generate_assignment failed (exit {result.returncode}):\n"
                            f"{result.stdout}{result.stderr}")
