@@ -1,0 +1,100 @@
+"""The notebooks run: sources top to bottom on tiny synthetic data, release copies up to their first stub.
+
+Each run goes through papermill with the notebook's ``parameters`` cell overridden, in a scratch copy of
+the assignment folder, with tools.dataset pointed at the synthetic course data (HW2_DATA_SOURCE).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import papermill
+import pytest
+import torch
+from papermill.exceptions import PapermillExecutionError
+
+import course_config
+from autograder.release import run_nbgrader
+from tests.conftest import REPO_ROOT
+
+SOURCE = REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
+RELEASE = REPO_ROOT / "release" / course_config.ASSIGNMENT_ID
+NB = course_config.NOTEBOOKS
+QUICK = {"NUM_WORKERS": 0, "TRAIN_SUBSET": 256}
+# The smallest settings that still exercise every cell (each sweep keeps all its values).
+TINY = {
+    NB["simplenn"]: dict(QUICK, EPOCHS=1),
+    NB["simplenn_dev"]: dict(QUICK, EPOCHS=1, BN_EPOCHS=1, SWEEP_EPOCHS=1),
+    NB["resnet"]: dict(QUICK, EPOCHS=4, TRAIN_SUBSET=1000),
+    NB["save_predictions"]: {"NUM_WORKERS": 0},
+}
+CHECKPOINTS = {NB["simplenn"]: "simplenn.pth", NB["resnet"]: "resnet20.pth"}
+
+
+@pytest.fixture
+def assignment(tmp_path, data_source, monkeypatch):
+    """A scratch copy of an assignment folder's tools/ and sample file; notebooks are run from their origin."""
+    def copy(origin):
+        work = tmp_path / origin.parent.name
+        shutil.copytree(origin, work, ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
+        return work
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return copy
+
+
+def run(notebook, work, **overrides):
+    """Execute ``notebook`` in ``work`` with its tiny parameters; returns the executed notebook."""
+    parameters = dict(TINY[notebook.name], DATA_ROOT=str(work / "data"), **overrides)
+    return papermill.execute_notebook(str(notebook), str(work / f"executed-{notebook.name}"), parameters=parameters,
+                                      cwd=str(work), kernel_name="python3", progress_bar=False)
+
+
+def _text_outputs(executed) -> str:
+    return "".join("".join(o.get("text", "")) for c in executed.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("notebook", [NB["simplenn"], NB["simplenn_dev"]])
+def test_source_lab_runs_top_to_bottom_and_checkpoints(notebook, assignment):
+    work = assignment(SOURCE)
+    executed = run(SOURCE / notebook, work)
+    assert "Traceback" not in _text_outputs(executed)
+    if notebook in CHECKPOINTS:
+        checkpoint = torch.load(work / "saved_model" / CHECKPOINTS[notebook], map_location="cpu")
+        assert {"state_dict", "epoch", "lr", "val_acc"} <= set(checkpoint)
+    assert list((work / "saved_model").glob("*.pth")), "every lab saves a checkpoint"
+
+
+def test_resnet_lab_then_test_predictions_score_above_chance(assignment, course_data):
+    work = assignment(SOURCE)
+    shutil.copyfile(SOURCE / NB["resnet"], work / NB["resnet"])  # save_test_predictions loads ResNet20 from it
+    run(SOURCE / NB["resnet"], work)
+    checkpoint = torch.load(work / "saved_model" / CHECKPOINTS[NB["resnet"]], map_location="cpu")
+    assert checkpoint["epoch"] >= 1
+    run(SOURCE / NB["save_predictions"], work)
+    result = subprocess.run([sys.executable, "grade_predictions.py", str(work / "predictions.csv"),
+                             "--labels", str(course_data[1]), "--json"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accuracy"] > 0.2, "a short ResNet-20 run must beat chance (10 %) clearly"
+
+
+@pytest.mark.parametrize("notebook", list(NB.values()))
+def test_release_notebook_stops_at_its_first_stub(notebook, assignment):
+    work = assignment(RELEASE)
+    shutil.copyfile(RELEASE / NB["resnet"], work / NB["resnet"])
+    with pytest.raises(PapermillExecutionError) as stopped:
+        run(RELEASE / notebook, work)
+    assert stopped.value.ename == "NotImplementedError", \
+        f"{notebook} must stop at a stub, not with {stopped.value.ename}: {stopped.value.evalue}"
+
+
+@pytest.mark.parametrize("notebook", [NB["simplenn"], NB["simplenn_dev"], NB["resnet"]])
+def test_nbgrader_validate_passes_on_the_source_notebook(notebook, assignment):
+    work = assignment(SOURCE)
+    prepared = work / notebook
+    quickest = dict(TINY[notebook], EPOCHS=1, TRAIN_SUBSET=256)  # validate checks the tests, not the training
+    papermill.execute_notebook(str(SOURCE / notebook), str(prepared), prepare_only=True,
+                               parameters=dict(quickest, DATA_ROOT=str(work / "data")))
+    result = run_nbgrader("validate", str(prepared), cwd=work)
+    assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr

@@ -1,0 +1,139 @@
+"""The committed release: generated from source/ by nbgrader, leak-free, and true to the student contract."""
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import course_config
+from autograder import leak_check
+from autograder.release import generate
+from tests.conftest import REPO_ROOT
+from tools.notebook_defs import extract
+
+SOURCE = REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
+RELEASE = REPO_ROOT / "release" / course_config.ASSIGNMENT_ID
+NOTEBOOKS = list(course_config.NOTEBOOKS.values())
+# The student contract of DESIGN.md: notebook -> names the autograder imports.
+CONTRACT = {
+    course_config.NOTEBOOKS["simplenn"]: ["SimpleNN"],
+    course_config.NOTEBOOKS["simplenn_dev"]: ["SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty"],
+    course_config.NOTEBOOKS["resnet"]: ["ResNet20"],
+}
+PART_OF_TEST_CELL = {"simplenn_tests": "simplenn", "simplenn_bn_tests": "simplenn_bn", "swish_tests": "swish",
+                     "l1_tests": "l1", "resnet20_tests": "resnet20"}
+
+
+def _cells(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _files(root):
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory):
+    """A release generated now from a copy of source/, with its own nbgrader database."""
+    course = tmp_path_factory.mktemp("course")
+    shutil.copytree(REPO_ROOT / "source", course / "source",
+                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    return generate(course_root=course, db_dir=course / "db")
+
+
+def test_every_notebook_of_the_assignment_is_released():
+    assert sorted(p.name for p in RELEASE.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    assert sorted(p.name for p in SOURCE.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
+def test_committed_release_equals_a_fresh_generation(fresh_release):
+    assert _files(RELEASE) == _files(fresh_release), "run `make release` and commit release/"
+    for relative in _files(RELEASE):
+        committed, fresh = RELEASE / relative, fresh_release / relative
+        if relative.suffix == ".ipynb":
+            stale = [i for i, (a, b) in enumerate(zip(_cells(committed), _cells(fresh)), start=1)
+                     if (a["cell_type"], a["source"], a["metadata"]) != (b["cell_type"], b["source"], b["metadata"])]
+            assert len(_cells(committed)) == len(_cells(fresh)) and not stale, \
+                f"release/{relative} is stale (cells {stale[:5]}): run `make release` and commit it"
+        else:
+            assert committed.read_bytes() == fresh.read_bytes(), f"release/{relative} is stale: run `make release`"
+
+
+def test_release_passes_the_leak_check():
+    assert leak_check.scan(RELEASE) == []
+
+
+@pytest.mark.parametrize("plant", ["solution line", "marker", "labels file", "outputs", "secret"])
+def test_leak_check_fails_on_a_planted_leak(plant, tmp_path):
+    release = tmp_path / "hw2"
+    shutil.copytree(RELEASE, release)
+    notebook = release / course_config.NOTEBOOKS["simplenn"]
+    document = json.loads(notebook.read_text())
+    if plant == "solution line":
+        line = sorted(leak_check.reference_lines())[0]
+        document["cells"][-1]["source"] = f"# looks harmless\n    {line}\n"
+        notebook.write_text(json.dumps(document))
+    elif plant == "marker":
+        (release / "tools" / "extra.py").write_text("x = 1\n### BEGIN SOLUTION\n")
+    elif plant == "labels file":
+        (release / "test_labels_fall2026.csv").write_text("Id,Label\n0,3\n")
+    elif plant == "outputs":
+        code_cell = next(c for c in document["cells"] if c["cell_type"] == "code")
+        code_cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "82030\n"}]
+        notebook.write_text(json.dumps(document))
+    else:
+        (release / "notes.txt").write_text(f"remember: {course_config.DEMO_SECRET}\n")
+    result = subprocess.run([sys.executable, "-m", "autograder.leak_check", str(release)], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    leaks = [line for line in result.stderr.splitlines() if line.startswith("LEAK ")]
+    assert len(leaks) == 1, result.stderr
+    assert "hw2/" in leaks[0] and ":" in leaks[0]
+
+
+def test_reference_lines_cover_the_solutions():
+    lines = leak_check.reference_lines()
+    assert "self.conv1 = nn.Conv2d(3, 8, kernel_size=5)" in lines
+    assert not any("YOUR CODE HERE" in line for line in lines)
+
+
+@pytest.mark.parametrize("notebook, names", CONTRACT.items())
+def test_release_keeps_every_name_the_autograder_imports(notebook, names):
+    defined = {}
+    for _, module in extract(RELEASE / notebook).cells:
+        for node in module.body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                defined[node.name] = ast.get_docstring(node) or ""
+    for name in names:
+        assert name in defined, f"{notebook} must define {name}"
+        assert "do not rename" in defined[name].lower(), f"{name}'s docstring must say 'Do not rename'"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_each_notebook_has_one_parameters_cell_before_any_work(notebook):
+    cells = _cells(SOURCE / notebook)
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", [])]
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code")
+    assert tagged == [first_code]
+
+
+def test_graded_cells_carry_the_points_of_course_config():
+    autograded, manual = {}, {}
+    for notebook in NOTEBOOKS:
+        for cell in _cells(SOURCE / notebook):
+            meta = cell["metadata"].get("nbgrader", {})
+            if not meta.get("grade"):
+                continue
+            if cell["cell_type"] == "code":
+                part = PART_OF_TEST_CELL[meta["grade_id"]]
+                autograded[part] = autograded.get(part, 0) + meta["points"]
+            else:
+                lab = meta["grade_id"].split("_")[0] + "_written"
+                manual[lab] = manual.get(lab, 0) + meta["points"]
+    expected = {part: points for part, points in course_config.AUTOGRADED_POINTS.items() if part != "predictions"}
+    assert autograded == expected
+    assert manual == {k: v for k, v in course_config.MANUAL_POINTS.items() if k.endswith("_written")}
