@@ -109,6 +109,8 @@ DEMO_SECRET = "hw2-demo-secret-not-for-a-real-term"
 GRADING_TIMEOUT_S = 120            # wall clock for one submission's hidden suites
 GRADING_MEMORY_MB = 6144           # resident memory of the sandboxed child
 PREDICTIONS_MAX_BYTES = 1_048_576  # a 10,000-row predictions.csv is ~80 kB; larger files are rejected unread
+# Gradescope visibility of every autograded test: "visible", "hidden", "after_due_date" or "after_published".
+GRADESCOPE_TEST_VISIBILITY = "visible"
 
 # ==================================================================================================
 # Below: resolution of private paths and the checks run on import. Nothing to edit.
@@ -245,6 +247,12 @@ def _check_budgets() -> None:
         _require(_is_number(value) and value > 0, key, f"must be a positive number, got {value!r}")
 
 
+def _check_visibility() -> None:
+    allowed = ("visible", "hidden", "after_due_date", "after_published")
+    _require(GRADESCOPE_TEST_VISIBILITY in allowed, "GRADESCOPE_TEST_VISIBILITY",
+             f"must be one of {allowed}, got {GRADESCOPE_TEST_VISIBILITY!r}")
+
+
 def check() -> None:
     """Validate every setting above; raises ConfigError naming the first bad key."""
     _check_points("AUTOGRADED_POINTS", AUTOGRADED_POINTS, required=_PART_IDS)
@@ -252,6 +260,7 @@ def check() -> None:
     _check_curve()
     _check_data()
     _check_budgets()
+    _check_visibility()
     _require(set(NOTEBOOKS) == {"simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
              "must name the four notebooks: simplenn, simplenn_dev, resnet, save_predictions")
 

@@ -390,7 +390,9 @@ def grade_tree(root, labels: np.ndarray, out, progress: bool = True) -> list[dic
         })
     rows.sort(key=lambda row: row["student"])
     write_gradebook(rows, out)
-    plot_histogram(rows, histogram_path(out))
+    plot_histogram([row["points"] for row in rows], MAX_POINTS,
+                   f"{course_config.ASSIGNMENT_ID} predictions.csv: {len(rows)} students "
+                   "(invalid and missing count as 0)", histogram_path(out))
     return rows
 
 
@@ -407,7 +409,7 @@ def write_gradebook(rows: list[dict], out: Path) -> None:
         writer.writerows(rows)
 
 
-def plot_histogram(rows: list[dict], png: Path) -> None:
+def plot_histogram(points: list[float], max_points: float, title: str, png: Path) -> None:
     """Points histogram; a bare Agg Figure (no pyplot), so no global backend changes in the caller."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -416,12 +418,11 @@ def plot_histogram(rows: list[dict], png: Path) -> None:
     fig = Figure(figsize=(7, 4), layout="tight")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.hist([row["points"] for row in rows], bins=np.linspace(0, MAX_POINTS, 25), edgecolor="black")
-    ax.set_xlabel(f"points (of {MAX_POINTS:g})")
+    ax.hist(points, bins=np.linspace(0, max_points, 25), edgecolor="black")
+    ax.set_xlabel(f"points (of {max_points:g})")
     ax.set_ylabel("students")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"{course_config.ASSIGNMENT_ID} predictions.csv: {len(rows)} students "
-                 "(invalid and missing count as 0)")
+    ax.set_title(title)
     fig.savefig(png, dpi=100)
 
 

@@ -1,0 +1,122 @@
+"""Fixtures of the hidden suites: the student's extracted modules and the grading device.
+
+The parent process extracts each submitted notebook into ``$HW2_STUDENT_DIR/<notebook key>.py``
+(``simplenn``, ``simplenn_dev``, ``resnet``; see course_config.NOTEBOOKS) and runs these suites in a
+child process. A test asks for a student object with ``student_object("simplenn", "SimpleNN")`` or
+builds one with ``build("resnet", "ResNet20", num_classes=10)``; a missing notebook, a missing name, a
+stub still raising NotImplementedError or a crash all fail the test with one clear sentence.
+
+Every test's docstring (first line) is its name in the report, prefixed by its part id, the file
+name's ``test_<part id>.py``. ``@pytest.mark.points(w)`` weighs a test within its part (default 1).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+import torch
+
+NOTEBOOK_NAMES = {
+    "simplenn": "simplenn-cifar10.ipynb",
+    "simplenn_dev": "simplenn-cifar10-dev.ipynb",
+    "resnet": "resnet-cifar10.ipynb",
+}
+_loaded: dict[str, object] = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "points(weight): relative weight of a test within its part")
+
+
+def _student_dir() -> Path:
+    return Path(os.environ["HW2_STUDENT_DIR"])
+
+
+def _short_error(error: BaseException) -> str:
+    """'ValueError: message (cell 5, line 12)' from the innermost frame in student code."""
+    where = ""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.endswith(".py") and Path(frame.filename).parent == _student_dir():
+            where = f" (line {frame.lineno}: {frame.line})" if frame.line else f" (line {frame.lineno})"
+            break
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}{': ' + message if message else ''}{where}"
+
+
+def student_module(key: str):
+    """The student's extracted notebook ``key``; fails the test when it was not submitted or does not load."""
+    if key in _loaded:
+        result = _loaded[key]
+    else:
+        path = _student_dir() / f"{key}.py"
+        if not path.is_file():
+            result = f"{NOTEBOOK_NAMES[key]} was not submitted"
+        else:
+            spec = importlib.util.spec_from_file_location(f"student_{key}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            try:
+                spec.loader.exec_module(module)
+                result = module
+            except BaseException as error:  # SystemExit and KeyboardInterrupt included: a test must not end the run
+                result = f"{NOTEBOOK_NAMES[key]} does not load: {_short_error(error)}"
+        _loaded[key] = result
+    if isinstance(result, str):
+        pytest.fail(result, pytrace=False)
+    return result
+
+
+def student_object(key: str, name: str):
+    """A class or function the student must define under ``name`` in notebook ``key``."""
+    module = student_module(key)
+    if not hasattr(module, name):
+        pytest.fail(f"{name} is not defined in {NOTEBOOK_NAMES[key]} (the autograder imports it by this name: "
+                    "do not rename it)", pytrace=False)
+    return getattr(module, name)
+
+
+def call_student(what: str, function, *args, **kwargs):
+    """Call student code; a stub or a crash fails the test with one sentence instead of a traceback."""
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError:
+        pytest.fail(f"{what} is not implemented yet (it raises NotImplementedError)", pytrace=False)
+    except BaseException as error:
+        if isinstance(error, pytest.fail.Exception):
+            raise
+        pytest.fail(f"{what} raised {_short_error(error)}", pytrace=False)
+
+
+def build(key: str, name: str, *args, **kwargs):
+    """``name(*args, **kwargs)`` from notebook ``key``, as a module on the grading device."""
+    cls = student_object(key, name)
+    model = call_student(f"{name}()", cls, *args, **kwargs)
+    if not isinstance(model, torch.nn.Module):
+        pytest.fail(f"{name}() must be a torch.nn.Module, got {type(model).__name__}", pytrace=False)
+    return model.to(grading_device())
+
+
+def grading_device() -> torch.device:
+    return torch.device(os.environ.get("HW2_GRADING_DEVICE", "cpu"))
+
+
+def forward(model, x, what: str = "forward"):
+    return call_student(f"{type(model).__name__}.{what}", model, x)
+
+
+def trainable_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@pytest.fixture
+def device() -> torch.device:
+    return grading_device()
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)

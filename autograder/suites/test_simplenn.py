@@ -1,0 +1,70 @@
+"""Part simplenn: Lab 1's SimpleNN.
+
+Checked by behaviour and module inventory, never by attribute names: modules or functional ops,
+``nn.Sequential`` or separate layers, one shared or two pooling layers are all fine.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.suites.conftest import build, forward, trainable_parameters
+
+EXPECTED_PARAMETERS = 82_030
+
+
+def _model():
+    return build("simplenn", "SimpleNN")
+
+
+@pytest.mark.parametrize("n", [1, 5, 128])
+def test_output_shape(n, device):
+    """SimpleNN maps (N, 3, 32, 32) images to (N, 10) logits"""
+    out = forward(_model(), torch.randn(n, 3, 32, 32, device=device))
+    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
+    assert tuple(out.shape) == (n, 10), f"expected output shape ({n}, 10), got {tuple(out.shape)}"
+
+
+@pytest.mark.points(2)
+def test_parameter_count():
+    """SimpleNN has exactly 82,030 trainable parameters"""
+    count = trainable_parameters(_model())
+    assert count == EXPECTED_PARAMETERS, f"expected {EXPECTED_PARAMETERS:,} trainable parameters, got {count:,}"
+
+
+def test_convolutions():
+    """Two convolutions: 5x5 3->8 and 3x3 8->16, stride 1, no padding"""
+    convs = [m for m in _model().modules() if isinstance(m, nn.Conv2d)]
+    got = [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs]
+    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
+    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
+
+
+def test_fully_connected_layers():
+    """Fully connected layers 576->120->84->10"""
+    linears = [(m.in_features, m.out_features) for m in _model().modules() if isinstance(m, nn.Linear)]
+    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"
+
+
+def test_pooling_and_activations_shape_the_features(device):
+    """The features entering the first Linear are 16 x 6 x 6 = 576 (two 2x2 max-pools, no padding)"""
+    model = _model()
+    first_linear = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+    assert first_linear is not None, "SimpleNN has no nn.Linear layer"
+    seen = []
+    first_linear.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    forward(model, torch.randn(2, 3, 32, 32, device=device))
+    assert seen and tuple(seen[0].shape) == (2, 576), \
+        f"the first Linear should receive (2, 576), got {tuple(seen[0].shape) if seen else 'nothing'}"
+    assert (seen[0] >= 0).all(), "the flattened features should be ReLU outputs (no negative values)"
+
+
+def test_gradients_reach_every_parameter(device):
+    """A backward pass gives every parameter a non-zero gradient"""
+    model = _model()
+    loss = nn.functional.cross_entropy(forward(model, torch.randn(16, 3, 32, 32, device=device)),
+                                       torch.randint(0, 10, (16,), device=device))
+    loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient reaches {missing}"
