@@ -63,7 +63,7 @@ def part_points(results: dict) -> dict[str, float]:
     points = {part: 0.0 for part in (*SUITE_PARTS, "predictions")}
     for test in results["tests"]:
         points[test["tags"][0]] += test["score"]
-    return {part: round(value, 4) for part, value in points.items()}
+    return {part: round(value, 2) for part, value in points.items()}
 
 
 def feedback_markdown(results: dict) -> str:
