@@ -1,0 +1,132 @@
+"""Part l1: Lab 2's bonus ``l1_penalty(model, strength)``.
+
+The contract (DESIGN.md): a scalar tensor strength * sum |p| over all *trainable* parameters, differentiable.
+Any way of summing is fine (a loop, ``torch.cat`` of flattened parameters, ``torch.norm(p, 1)``). Decisions:
+
+* Trainable means ``requires_grad``: a frozen parameter must not count (a small model with one frozen
+  layer checks it).
+* "Scalar tensor" accepts a 0-dim or a 1-element tensor, on the model's device. Strength 0 must give 0
+  (a plain number 0 is accepted there, since adding it to a loss works).
+* Differentiable is checked through the gradient: d penalty / dp = strength * sign(p) for every
+  parameter, which fails a penalty built from ``p.data``, ``p.detach()``, ``.item()`` or numpy.
+* Weights are set by hand (no zeros, where |p| has no gradient) so expected values are exact; random
+  weights with strength 1e-4 check realistic magnitudes within rtol 1e-5.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.suites.conftest import call_student, student_object
+
+LINEAR_WEIGHT = [[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]
+LINEAR_BIAS = [0.5, -0.5]
+LINEAR_WEIGHT_L1 = 21.0
+LINEAR_L1 = 22.0   # sum of |p| of the layer above, biases included
+
+
+def _penalty(model, strength):
+    return call_student("l1_penalty(model, strength)", student_object("simplenn_dev", "l1_penalty"), model, strength)
+
+
+def _linear(device) -> nn.Linear:
+    layer = nn.Linear(3, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(LINEAR_WEIGHT))
+        layer.bias.copy_(torch.tensor(LINEAR_BIAS))
+    return layer.to(device)
+
+
+def _value(result) -> float:
+    if isinstance(result, torch.Tensor):
+        assert result.numel() == 1, f"expected a scalar tensor, got shape {tuple(result.shape)}"
+        return result.detach().double().sum().item()
+    assert isinstance(result, (int, float)), f"expected a scalar tensor, got {type(result).__name__}"
+    return float(result)
+
+
+def _assert_tensor_scalar(result):
+    assert isinstance(result, torch.Tensor), f"expected a scalar tensor, got {type(result).__name__}"
+    assert result.numel() == 1, f"expected a scalar (0-dim or 1-element) tensor, got shape {tuple(result.shape)}"
+
+
+@pytest.mark.points(2)
+def test_value_on_known_weights(device):
+    """l1_penalty is strength * sum |p| (a Linear layer with weights set by hand)"""
+    result = _penalty(_linear(device), 0.1)
+    got = _value(result)
+    expected = 0.1 * LINEAR_L1
+    hint = " (the biases are trainable parameters too)" if got == pytest.approx(0.1 * LINEAR_WEIGHT_L1) else ""
+    assert got == pytest.approx(expected, rel=1e-6), f"expected 0.1 * {LINEAR_L1:g} = {expected:g}, got {got:.6g}{hint}"
+
+
+def test_frozen_parameters_do_not_count(device):
+    """Only trainable parameters count: a frozen layer (requires_grad=False) is left out"""
+    frozen, trainable = nn.Linear(2, 2), nn.Linear(2, 1)
+    with torch.no_grad():
+        frozen.weight.copy_(torch.tensor([[10.0, -10.0], [10.0, -10.0]]))
+        frozen.bias.copy_(torch.tensor([-10.0, 10.0]))
+        trainable.weight.copy_(torch.tensor([[1.5, -2.5]]))
+        trainable.bias.copy_(torch.tensor([-1.0]))
+    frozen.requires_grad_(False)
+    model = nn.Sequential(frozen, nn.ReLU(), trainable).to(device)
+    got = _value(_penalty(model, 2.0))
+    assert got != pytest.approx(2.0 * 65.0, rel=1e-6), (
+        "expected 2 * 5 = 10 (the frozen layer's parameters have requires_grad=False and do not count), "
+        f"got {got:g}: it counted the frozen parameters")
+    assert got == pytest.approx(10.0, rel=1e-6), f"expected 2 * 5 = 10 (trainable parameters only), got {got:g}"
+
+
+def test_returns_a_scalar_tensor_on_the_model_device(device):
+    """l1_penalty returns a scalar tensor on the model's device"""
+    result = _penalty(_linear(device), 0.5)
+    _assert_tensor_scalar(result)
+    assert result.is_floating_point(), f"expected a floating-point tensor, got {result.dtype}"
+    assert result.device.type == device.type, f"expected the penalty on {device.type}, got {result.device.type}"
+
+
+@pytest.mark.points(2)
+def test_gradient_is_strength_times_sign(device):
+    """The penalty is differentiable: its gradient is strength * sign(p) for every parameter"""
+    model = nn.Sequential(_linear(device), nn.Tanh(), nn.Linear(2, 2).to(device))
+    with torch.no_grad():
+        model[2].weight.copy_(torch.tensor([[0.25, -0.75], [-1.25, 2.0]]))
+        model[2].bias.copy_(torch.tensor([-0.1, 0.3]))
+    result = _penalty(model, 0.5)
+    _assert_tensor_scalar(result)
+    assert result.requires_grad, ("expected a penalty that requires grad (differentiable), got one detached from "
+                                  "the parameters: do not use p.data, p.detach(), .item() or numpy")
+    call_student("backward through l1_penalty", result.sum().backward)
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"expected a gradient for parameter {name}, got none"
+        expected = 0.5 * torch.sign(p.detach())
+        assert torch.allclose(p.grad, expected, rtol=1e-6, atol=1e-7), (
+            f"expected the gradient of {name} to be 0.5 * sign(p) = {expected.flatten().tolist()}, "
+            f"got {p.grad.flatten().tolist()}")
+
+
+def test_zero_strength_gives_zero(device):
+    """Strength 0 gives a zero penalty"""
+    got = _value(_penalty(_linear(device), 0.0))
+    assert got == 0.0, f"expected 0 for strength 0, got {got:g}"
+
+
+def test_small_strength_on_a_conv_net(device):
+    """A small strength (1e-4) on a small conv net gives 1e-4 * sum |p|"""
+    model = nn.Sequential(nn.Conv2d(3, 8, 5), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    model = model.to(device)
+    expected = 1e-4 * sum(p.detach().double().abs().sum().item() for p in model.parameters())
+    got = _value(_penalty(model, 1e-4))
+    assert got == pytest.approx(expected, rel=1e-5), f"expected {expected:.6g}, got {got:.6g}"
+
+
+def test_parameters_are_not_modified(device):
+    """l1_penalty leaves the parameters unchanged"""
+    model = nn.Sequential(_linear(device), nn.Tanh(), nn.Linear(2, 2).to(device))
+    before = [p.detach().clone() for p in model.parameters()]
+    _penalty(model, 0.5)
+    changed = [name for (name, p), old in zip(model.named_parameters(), before) if not torch.equal(p.detach(), old)]
+    assert not changed, f"expected the parameters unchanged, got {changed} modified (an in-place abs_()?)"
+    flags = [name for name, p in model.named_parameters() if not p.requires_grad]
+    assert not flags, f"expected every parameter still trainable, got requires_grad=False on {flags}"

@@ -1,0 +1,104 @@
+"""Part simplenn_bn: Lab 2's SimpleNNBN (SimpleNN with a BatchNorm2d right after each conv).
+
+Checked by behaviour and module inventory, never by attribute names: separate layers or ``nn.Sequential``,
+ReLU as a module or a function are all fine. Decisions:
+
+* "Right after the conv" is checked with hooks: a BatchNorm2d must receive exactly the values the conv
+  returned (copies taken in the conv's forward hook and the BN's forward pre-hook are compared, so even
+  an in-place ReLU in between shows). BN after the ReLU or the pooling, BN before the conv, a BN declared
+  but never called and a conv without BN all fail.
+* 82,078 trainable parameters, or 82,054 when the two convs have ``bias=False`` (a bias right before BN
+  is redundant, so dropping it is legitimate).
+* N = 1 is checked in eval mode only (the inference contract); larger batches in both modes.
+* Train and eval mode must give different outputs once a train-mode forward has updated the running
+  statistics: that is what BatchNorm does, and a model without BN gives the same output in both.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.suites.conftest import build, forward, trainable_parameters
+
+EXPECTED_PARAMETERS = (82_078, 82_054)   # with conv biases / with bias=False convs before BN
+
+
+def _model():
+    return build("simplenn_dev", "SimpleNNBN")
+
+
+def _check_logits(out, n: int, mode: str):
+    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
+    assert tuple(out.shape) == (n, 10), f"expected output shape ({n}, 10) in {mode} mode, got {tuple(out.shape)}"
+
+
+@pytest.mark.parametrize("n", [1, 5, 128])
+def test_output_shape(n, device):
+    """SimpleNNBN maps (N, 3, 32, 32) images to (N, 10) logits"""
+    model = _model()
+    x = torch.randn(n, 3, 32, 32, device=device)
+    if n > 1:
+        _check_logits(forward(model.train(), x), n, "train")
+    _check_logits(forward(model.eval(), x), n, "eval")
+
+
+@pytest.mark.points(2)
+def test_parameter_count():
+    """SimpleNNBN has 82,078 trainable parameters (82,054 with bias-free convs)"""
+    count = trainable_parameters(_model())
+    assert count in EXPECTED_PARAMETERS, (
+        f"expected 82,078 trainable parameters (82,054 if the convs have bias=False), got {count:,}")
+
+
+@pytest.mark.points(2)
+def test_batchnorm_right_after_each_conv(device):
+    """Each conv's output goes straight into a BatchNorm2d of its width (BatchNorm2d(8), BatchNorm2d(16))"""
+    model = _model()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(convs) == 2, f"expected 2 Conv2d layers, got {len(convs)}"
+    assert norms, "SimpleNNBN has no nn.BatchNorm2d layer"
+    conv_outputs, norm_inputs = [], []   # copies: an in-place op between conv and BN must show
+    for conv in convs:
+        conv.register_forward_hook(lambda module, args, output: conv_outputs.append((module, output.detach().clone())))
+    for norm in norms:
+        norm.register_forward_pre_hook(lambda module, args: norm_inputs.append((module, args[0].detach().clone())))
+    forward(model.train(), torch.randn(4, 3, 32, 32, device=device))
+    assert len(conv_outputs) == 2, f"expected the 2 convs to run once each per forward, got {len(conv_outputs)} calls"
+    for conv, output in conv_outputs:
+        what = f"the {conv.in_channels}->{conv.out_channels} conv"
+        fed = [norm for norm, received in norm_inputs
+               if received.shape == output.shape and torch.equal(received, output)]
+        assert fed, (f"expected {what}'s output to go straight into a BatchNorm2d({conv.out_channels}) "
+                     "(before the ReLU and the pooling), got no BatchNorm2d receiving it")
+        assert fed[0].num_features == conv.out_channels, (
+            f"expected BatchNorm2d({conv.out_channels}) after {what}, got BatchNorm2d({fed[0].num_features})")
+
+
+def test_train_and_eval_modes_differ(device):
+    """Train mode (batch statistics) and eval mode (running statistics) give different outputs"""
+    model = _model()
+    x = torch.randn(8, 3, 32, 32, device=device)
+    with torch.no_grad():
+        train_out = forward(model.train(), x)
+        eval_out = forward(model.eval(), x)
+    _check_logits(train_out, 8, "train")
+    _check_logits(eval_out, 8, "eval")
+    assert not torch.allclose(train_out, eval_out, rtol=1e-4, atol=1e-5), (
+        "expected different outputs in train and eval mode (BatchNorm normalizes with the batch's statistics "
+        "in training and with its running statistics in evaluation), got the same outputs")
+
+
+def test_convolutions():
+    """Still SimpleNN's convolutions: 5x5 3->8 and 3x3 8->16, stride 1, no padding"""
+    convs = [m for m in _model().modules() if isinstance(m, nn.Conv2d)]
+    got = [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs]
+    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
+    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
+
+
+def test_fully_connected_layers():
+    """Still SimpleNN's fully connected layers 576->120->84->10"""
+    linears = [(m.in_features, m.out_features) for m in _model().modules() if isinstance(m, nn.Linear)]
+    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"
