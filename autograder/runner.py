@@ -37,6 +37,8 @@ def _child_env(student_dir: Path, report: Path, device: str, home: Path) -> dict
         "HOME": str(home), "TMPDIR": str(home),
         "PYTHONPATH": os.pathsep.join([str(course_config.REPO_ROOT), str(STUDENT_PACKAGE_DIR)]),
         "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg",
+        # The suites use tiny batches: one thread is as fast, and parallel gradings do not fight over cores.
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "HW2_STUDENT_DIR": str(student_dir), "HW2_REPORT_PATH": str(report), "HW2_GRADING_DEVICE": device,
     }
     for name in ("CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL"):

@@ -60,6 +60,26 @@ def test_pooling_and_activations_shape_the_features(device):
     assert (seen[0] >= 0).all(), "the flattened features should be ReLU outputs (no negative values)"
 
 
+def test_relu_after_the_hidden_fully_connected_layers(device):
+    """ReLU after fc1 and fc2: the inputs of the second and third Linear are never negative"""
+    model = _model()
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 3, f"expected 3 Linear layers, got {len(linears)}"
+    seen = {}
+
+    def record(index):
+        def hook(module, inputs, output):  # returns None: a hook's return value would replace the output
+            seen.setdefault(index, inputs[0].detach())
+        return hook
+
+    for index in (1, 2):
+        linears[index].register_forward_hook(record(index))
+    forward(model, torch.randn(64, 3, 32, 32, device=device))
+    for index, name in ((1, "fc1"), (2, "fc2")):
+        assert index in seen, f"the Linear after {name} was never called"
+        assert (seen[index] >= 0).all(), f"the output of {name} reaches the next layer with negative values: add a ReLU"
+
+
 def test_gradients_reach_every_parameter(device):
     """A backward pass gives every parameter a non-zero gradient"""
     model = _model()

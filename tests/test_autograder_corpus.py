@@ -1,0 +1,174 @@
+"""The autograder proves itself on a corpus of submissions with known grades (tests/corpus.py).
+
+Every case is graded end to end by ``autograder.grade.grade_submission`` (extraction, the hidden suites in
+a child process, predictions scored in the parent) on the CPU, against the synthetic course data's labels:
+
+* the source notebooks get every autograded point, and every valid variant does too;
+* every mutant loses points in exactly the parts it breaks and keeps full points elsewhere;
+* the release stubs get 0 in every suite part, each failure saying "not implemented";
+* hostile notebooks, missing notebooks and missing or invalid predictions get clear messages.
+
+Each grading takes seconds (the child imports torch), so run this file with ``pytest -n 2``.
+"""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+import course_config
+import grade_predictions
+from autograder.grade import grade_submission
+from autograder.results import part_points
+from autograder.submission import notebook_defs
+from tests import corpus
+from tests.corpus import MUTANTS, RELEASE_DIR, SUITE_PARTS, VARIANTS, build_case, build_submission
+
+PARTS = (*SUITE_PARTS, "predictions")
+NOTEBOOK_PARTS = {"simplenn": ("simplenn",), "simplenn_dev": ("simplenn_bn", "swish", "l1"),
+                  "resnet": ("resnet20",)}
+
+
+@pytest.fixture(scope="session")
+def labels_csv(course_data):
+    """The synthetic build's held-out labels: a copy of the file is a valid predictions.csv scoring 100 %."""
+    return course_data[1]
+
+
+@pytest.fixture(scope="session")
+def labels(labels_csv):
+    return grade_predictions.load_labels(labels_csv)
+
+
+def grade(submission, tmp_path, labels) -> dict:
+    return grade_submission(submission, tmp_path / "out", labels, "cpu")
+
+
+def _tests_of(result: dict, part: str) -> list[dict]:
+    return [t for t in result["tests"] if t["tags"] == [part]]
+
+
+def _failures(result: dict, part: str) -> str:
+    return "; ".join(f"{t['name']} -> {t['output']}" for t in _tests_of(result, part) if t["status"] != "passed")
+
+
+def assert_full_marks(result: dict, parts) -> None:
+    earned = part_points(result)
+    for part in parts:
+        assert not _failures(result, part) and earned[part] == pytest.approx(
+            course_config.AUTOGRADED_POINTS[part], abs=1e-3), \
+            f"{part} should keep all {course_config.AUTOGRADED_POINTS[part]} points, got {earned[part]}: " \
+            f"{_failures(result, part)}"
+
+
+def assert_loses(result: dict, parts) -> None:
+    earned = part_points(result)
+    for part in parts:
+        assert earned[part] < course_config.AUTOGRADED_POINTS[part] - 1e-3 and _failures(result, part), \
+            f"{part} should lose points, got all {earned[part]} (no test of the part catches this mistake)"
+
+
+def _with_gap(case):
+    marks = [pytest.mark.xfail(strict=True, reason=case.gap)] if getattr(case, "gap", None) else []
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def test_corpus_ids_are_unique_and_every_suite_part_has_mutants():
+    ids = [case.id for case in (*MUTANTS, *VARIANTS)]
+    assert len(ids) == len(set(ids))
+    assert len(MUTANTS) >= 25 and len(VARIANTS) >= 8
+    assert set().union(*(m.loses for m in MUTANTS)) == set(SUITE_PARTS)
+    assert {v.notebook for v in VARIANTS} == set(NOTEBOOK_PARTS)
+
+
+def test_every_case_applies_and_stays_valid_python(tmp_path):
+    """Fast (no grading): every ``old`` text is still in the reference notebooks, and every mutated or extended
+    notebook still parses, so the graded cases test the suites rather than the parser."""
+    originals = {key: corpus.read_notebook(key) for key in NOTEBOOK_PARTS}
+    for case in (*MUTANTS, *VARIANTS):
+        nb = corpus.read_notebook(case.notebook)
+        case.apply(nb)
+        assert nb != originals[case.notebook], case.id
+        path = tmp_path / f"{case.id}.ipynb"
+        nbformat.write(nb, str(path))
+        assert notebook_defs.extract(path).problems == [], case.id
+
+
+def test_source_notebooks_get_every_autograded_point(tmp_path, labels_csv, labels):
+    result = grade(build_submission(tmp_path / "source", predictions=labels_csv), tmp_path, labels)
+    assert_full_marks(result, PARTS)
+    assert result["score"] == pytest.approx(sum(course_config.AUTOGRADED_POINTS.values()), abs=0.01)
+    assert result["extra_data"]["problems"] == []
+
+
+@pytest.mark.parametrize("variant", [_with_gap(v) for v in VARIANTS])
+def test_valid_variant_gets_full_marks(variant, tmp_path, labels_csv, labels):
+    result = grade(build_case(variant, tmp_path / "submission", labels_csv), tmp_path, labels)
+    assert_full_marks(result, PARTS)
+
+
+@pytest.mark.parametrize("mutant", [_with_gap(m) for m in MUTANTS])
+def test_mutant_loses_points_exactly_where_it_is_wrong(mutant, tmp_path, labels_csv, labels):
+    result = grade(build_case(mutant, tmp_path / "submission", labels_csv), tmp_path, labels)
+    assert_loses(result, sorted(mutant.loses))
+    assert_full_marks(result, [part for part in PARTS if part not in mutant.loses])
+
+
+def test_release_stubs_get_nothing_and_say_not_implemented(tmp_path, labels_csv, labels):
+    result = grade(build_submission(tmp_path / "release", folder=RELEASE_DIR, predictions=labels_csv), tmp_path, labels)
+    earned = part_points(result)
+    assert {part: earned[part] for part in SUITE_PARTS} == {part: 0.0 for part in SUITE_PARTS}
+    for part in SUITE_PARTS:
+        tests = _tests_of(result, part)
+        assert tests and all(t["status"] == "failed" for t in tests)
+        vague = [f"{t['name']} -> {t['output']}" for t in tests if "not implemented" not in t["output"].lower()]
+        assert not vague, f"a stub's failure should say 'not implemented': {vague}"
+    assert_full_marks(result, ["predictions"])
+
+
+def test_hostile_notebook_still_grades_its_definitions(tmp_path, labels_csv, labels):
+    marker = tmp_path / "top-level-code-ran"
+
+    def edit(key, nb):
+        if key == "simplenn":
+            corpus.add_hostile_cells(nb, marker)
+    submission = build_submission(tmp_path / "hostile", predictions=labels_csv, edit=edit)
+    grade(submission, tmp_path, labels)
+    result = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert_full_marks(result, PARTS)
+    assert not marker.exists()
+    syntax = [p for p in result["extra_data"]["problems"]
+              if p.startswith(course_config.NOTEBOOKS["simplenn"]) and "cell skipped" in p]
+    assert len(syntax) == 2, result["extra_data"]["problems"]  # the broken cell is there twice
+    assert all(f"Note: {p}" in result["output"] for p in syntax)
+
+
+def test_missing_notebook_scores_zero_in_its_parts_only(tmp_path, labels_csv, labels):
+    missing = "simplenn_dev"
+    name = course_config.NOTEBOOKS[missing]
+    result = grade(build_submission(tmp_path / "partial", predictions=labels_csv, omit=[missing]), tmp_path, labels)
+    earned = part_points(result)
+    for part in NOTEBOOK_PARTS[missing]:
+        assert earned[part] == 0.0
+        assert all(f"{name} was not submitted" in t["output"] for t in _tests_of(result, part))
+    assert_full_marks(result, [part for part in PARTS if part not in NOTEBOOK_PARTS[missing]])
+    assert f"{name} is missing: its parts score 0" in result["extra_data"]["problems"]
+
+
+@pytest.mark.parametrize("case", ["missing", "invalid"])
+def test_bad_predictions_score_zero_with_a_message(case, tmp_path, labels_csv, labels):
+    predictions = None
+    if case == "invalid":
+        predictions = tmp_path / "bad.csv"
+        rows = labels_csv.read_text(encoding="utf-8").splitlines()
+        predictions.write_text("\n".join(rows[:-1] + ["oops,3"]) + "\n", encoding="utf-8")
+    result = grade(build_submission(tmp_path / "submission", predictions=predictions), tmp_path, labels)
+    (test,) = _tests_of(result, "predictions")
+    assert test["score"] == 0.0 and test["status"] == "failed"
+    if case == "missing":
+        assert test["output"] == f"no {course_config.PREDICTIONS_FILENAME} submitted"
+    else:
+        expected = grade_predictions.grade_file(predictions, labels).message
+        assert test["output"] == expected and "\n" not in expected and "line" in expected
+    assert_full_marks(result, SUITE_PARTS)
