@@ -2,7 +2,8 @@
 
 Each step runs the real command an instructor or TA would type (printed before it runs):
 the student release (nbgrader + leak check) -> synthetic archive -> course data set -> a student loading
-it with tools.dataset -> scoring predictions files one by one and as a batch -> the gradebook.
+it with tools.dataset -> scoring predictions files one by one and as a batch -> the gradebook ->
+autograding a small class (reference solution, a buggy sample, the release stubs).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ COURSE_DATA = DEMO / "course_data"
 LABELS = DEMO / "private" / f"test_labels_{course_config.TERM}_demo.csv"
 SUBMISSIONS = DEMO / "submissions"
 GRADEBOOK = DEMO / "predictions_gradebook.csv"
+SUBMITTED = DEMO / "submitted"
+AUTOGRADED = DEMO / "autograded"
+BUGGY_SAMPLE_MISTAKES = ("simplenn-conv1-padding", "swish-is-sigmoid")
 SAMPLE_PREDICTIONS = REPO / "source" / course_config.ASSIGNMENT_ID / "sample_predictions.csv"
 
 
@@ -73,6 +77,25 @@ def _write_submissions() -> None:
     (SUBMISSIONS / "carol_broken.csv").write_text("\n".join(broken) + "\n", encoding="utf-8")
 
 
+def _write_class_submissions() -> None:
+    """nbgrader's submitted/ tree: the reference solution, the reference with two classic mistakes, the stubs."""
+    from tests import corpus  # the autograder's proving corpus knows how to plant realistic mistakes
+
+    shutil.rmtree(SUBMITTED, ignore_errors=True)
+    shutil.rmtree(AUTOGRADED, ignore_errors=True)
+    mistakes = {m.id: m for m in corpus.MUTANTS if m.id in BUGGY_SAMPLE_MISTAKES}
+
+    def plant(key, notebook):
+        for mistake in mistakes.values():
+            if mistake.notebook == key:
+                mistake.apply(notebook)
+
+    hw2 = course_config.ASSIGNMENT_ID
+    corpus.build_submission(SUBMITTED / "reference" / hw2, predictions=SUBMISSIONS / "bob_resnet20.csv")
+    corpus.build_submission(SUBMITTED / "buggy_sample" / hw2, predictions=SAMPLE_PREDICTIONS, edit=plant)
+    corpus.build_submission(SUBMITTED / "release_stubs" / hw2, folder=corpus.RELEASE_DIR)
+
+
 def _print_table(csv_path: Path) -> None:
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -110,6 +133,14 @@ def main() -> int:
     _step("6. TA: score the whole folder into a gradebook (the batch goes on past the broken file)")
     _run("grade_predictions.py", "--batch", str(SUBMISSIONS), "--labels", str(LABELS), "--out", str(GRADEBOOK))
     _print_table(GRADEBOOK)
+
+    _step("7. Autograder: grade the reference solution, a buggy sample and the release stubs")
+    _write_class_submissions()
+    _run("-m", "autograder", "grade-all", str(SUBMITTED), "--out", str(AUTOGRADED), "--labels", str(LABELS),
+         "--jobs", "2")
+    _print_table(AUTOGRADED / "gradebook.csv")
+    print(f"\nfeedback of the buggy sample ({AUTOGRADED / 'buggy_sample' / 'hw2' / 'feedback.md'}):")
+    print((AUTOGRADED / "buggy_sample" / course_config.ASSIGNMENT_ID / "feedback.md").read_text(encoding="utf-8"))
 
     print(f"demo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {DEMO}/")
     return 0

@@ -52,7 +52,7 @@ def _grade_one(student: str, submission: Path, out_root: Path, labels, device: s
 
 def _row(student: str, result: dict | None, status: str) -> dict:
     points = results.part_points(result) if result else {part: 0.0 for part in PARTS}
-    return {"student": student, **points, "total": round(sum(points.values()), 2), "status": status}
+    return {"student": student, **points, "total": result["score"] if result else 0.0, "status": status}
 
 
 def write_gradebook(rows: list[dict], path: Path) -> None:
