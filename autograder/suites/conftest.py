@@ -120,3 +120,14 @@ def device() -> torch.device:
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
+
+
+def assert_simplenn_layers(model) -> None:
+    """SimpleNN's layers (shared by the SimpleNN and SimpleNNBN suites): convs 5x5 3->8 and 3x3 8->16,
+    stride 1, no padding, and Linear 576->120->84->10."""
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    got = [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs]
+    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
+    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
+    linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.suites.conftest import build, forward, trainable_parameters
+from autograder.suites.conftest import assert_simplenn_layers, build, forward, trainable_parameters
 
 EXPECTED_PARAMETERS = 82_030
 
@@ -33,18 +33,9 @@ def test_parameter_count():
     assert count == EXPECTED_PARAMETERS, f"expected {EXPECTED_PARAMETERS:,} trainable parameters, got {count:,}"
 
 
-def test_convolutions():
-    """Two convolutions: 5x5 3->8 and 3x3 8->16, stride 1, no padding"""
-    convs = [m for m in _model().modules() if isinstance(m, nn.Conv2d)]
-    got = [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs]
-    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
-    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
-
-
-def test_fully_connected_layers():
-    """Fully connected layers 576->120->84->10"""
-    linears = [(m.in_features, m.out_features) for m in _model().modules() if isinstance(m, nn.Linear)]
-    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"
+def test_simplenn_layers():
+    """Two convolutions (5x5 3->8, 3x3 8->16, stride 1, no padding) and Linear 576->120->84->10"""
+    assert_simplenn_layers(_model())
 
 
 def test_pooling_and_activations_shape_the_features(device):

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.suites.conftest import build, forward, trainable_parameters
+from autograder.suites.conftest import assert_simplenn_layers, build, forward, trainable_parameters
 
 EXPECTED_PARAMETERS = (82_078, 82_054)   # with conv biases / with bias=False convs before BN
 
@@ -90,15 +90,6 @@ def test_train_and_eval_modes_differ(device):
         "in training and with its running statistics in evaluation), got the same outputs")
 
 
-def test_convolutions():
-    """Still SimpleNN's convolutions: 5x5 3->8 and 3x3 8->16, stride 1, no padding"""
-    convs = [m for m in _model().modules() if isinstance(m, nn.Conv2d)]
-    got = [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs]
-    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
-    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
-
-
-def test_fully_connected_layers():
-    """Still SimpleNN's fully connected layers 576->120->84->10"""
-    linears = [(m.in_features, m.out_features) for m in _model().modules() if isinstance(m, nn.Linear)]
-    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"
+def test_simplenn_layers():
+    """Still SimpleNN's layers: convs 5x5 3->8 and 3x3 8->16 (stride 1, no padding), Linear 576->120->84->10"""
+    assert_simplenn_layers(_model())
