@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from autograder.suites.conftest import build, call_student, forward, trainable_parameters
+from autograder.suites.conftest import batchnorm_fed_by_each_conv, build, call_student, forward, trainable_parameters
 
 EXPECTED_PARAMETERS = {269_722: "option A", 272_474: "option B"}
 EXPECTED_WIDTHS = {16: 7, 32: 6, 64: 6}
@@ -118,25 +118,13 @@ def test_feature_map_sizes(device):
 @pytest.mark.points(2)
 def test_batchnorm_after_every_conv(device):
     """Every conv's output goes straight into a BatchNorm2d of its width"""
-    model = _model()
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    conv_outputs, norm_inputs = [], []   # copies: an in-place op between conv and BN must show
-    for conv in convs:
-        conv.register_forward_hook(lambda module, args, output: conv_outputs.append((module, output.detach().clone())))
-    for norm in norms:
-        norm.register_forward_pre_hook(lambda module, args: norm_inputs.append((module, args[0].detach().clone())))
-    forward(model.train(), torch.randn(2, 3, 32, 32, device=device))
-    assert conv_outputs, "no conv ran during the forward"
-    missing = []
-    for index, (conv, output) in enumerate(conv_outputs):
-        fed = [norm for norm, received in norm_inputs
-               if received.shape == output.shape and torch.equal(received, output)]
-        if not fed or fed[0].num_features != conv.out_channels:
-            missing.append(f"call {index + 1} ({conv.in_channels}->{conv.out_channels}, "
-                           f"{conv.kernel_size[0]}x{conv.kernel_size[1]})")
+    pairs = batchnorm_fed_by_each_conv(_model(), torch.randn(2, 3, 32, 32, device=device))
+    assert pairs, "no conv ran during the forward"
+    missing = [f"call {index + 1} ({conv.in_channels}->{conv.out_channels}, "
+               f"{conv.kernel_size[0]}x{conv.kernel_size[1]})"
+               for index, (conv, norm) in enumerate(pairs) if norm is None or norm.num_features != conv.out_channels]
     assert not missing, (f"expected every conv's output to go straight into a BatchNorm2d of its width, got "
-                         f"{len(missing)} of {len(conv_outputs)} conv calls without one: {', '.join(missing[:3])}"
+                         f"{len(missing)} of {len(pairs)} conv calls without one: {', '.join(missing[:3])}"
                          f"{' ...' if len(missing) > 3 else ''}")
 
 

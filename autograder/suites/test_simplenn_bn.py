@@ -19,9 +19,9 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.suites.conftest import assert_simplenn_layers, build, forward, trainable_parameters
+from autograder.suites.conftest import (assert_simplenn_bn_parameters, assert_simplenn_layers,
+                                        batchnorm_fed_by_each_conv, build, forward)
 
-EXPECTED_PARAMETERS = (82_078, 82_054)   # with conv biases / with bias=False convs before BN
 
 
 def _model():
@@ -46,9 +46,7 @@ def test_output_shape(n, device):
 @pytest.mark.points(2)
 def test_parameter_count():
     """SimpleNNBN has 82,078 trainable parameters (82,054 with bias-free convs)"""
-    count = trainable_parameters(_model())
-    assert count in EXPECTED_PARAMETERS, (
-        f"expected 82,078 trainable parameters (82,054 if the convs have bias=False), got {count:,}")
+    assert_simplenn_bn_parameters(_model())
 
 
 @pytest.mark.points(2)
@@ -56,24 +54,16 @@ def test_batchnorm_right_after_each_conv(device):
     """Each conv's output goes straight into a BatchNorm2d of its width (BatchNorm2d(8), BatchNorm2d(16))"""
     model = _model()
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(convs) == 2, f"expected 2 Conv2d layers, got {len(convs)}"
-    assert norms, "SimpleNNBN has no nn.BatchNorm2d layer"
-    conv_outputs, norm_inputs = [], []   # copies: an in-place op between conv and BN must show
-    for conv in convs:
-        conv.register_forward_hook(lambda module, args, output: conv_outputs.append((module, output.detach().clone())))
-    for norm in norms:
-        norm.register_forward_pre_hook(lambda module, args: norm_inputs.append((module, args[0].detach().clone())))
-    forward(model.train(), torch.randn(4, 3, 32, 32, device=device))
-    assert len(conv_outputs) == 2, f"expected the 2 convs to run once each per forward, got {len(conv_outputs)} calls"
-    for conv, output in conv_outputs:
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules()), "SimpleNNBN has no nn.BatchNorm2d layer"
+    pairs = batchnorm_fed_by_each_conv(model, torch.randn(4, 3, 32, 32, device=device))
+    assert len(pairs) == 2, f"expected the 2 convs to run once each per forward, got {len(pairs)} calls"
+    for conv, norm in pairs:
         what = f"the {conv.in_channels}->{conv.out_channels} conv"
-        fed = [norm for norm, received in norm_inputs
-               if received.shape == output.shape and torch.equal(received, output)]
-        assert fed, (f"expected {what}'s output to go straight into a BatchNorm2d({conv.out_channels}) "
-                     "(before the ReLU and the pooling), got no BatchNorm2d receiving it")
-        assert fed[0].num_features == conv.out_channels, (
-            f"expected BatchNorm2d({conv.out_channels}) after {what}, got BatchNorm2d({fed[0].num_features})")
+        assert norm is not None, (f"expected {what}'s output to go straight into a BatchNorm2d({conv.out_channels}) "
+                                  "(before the ReLU and the pooling), got no BatchNorm2d receiving it")
+        assert norm.num_features == conv.out_channels, (
+            f"expected BatchNorm2d({conv.out_channels}) after {what}, got BatchNorm2d({norm.num_features})")
 
 
 def test_train_and_eval_modes_differ(device):
