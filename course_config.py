@@ -106,8 +106,12 @@ DEMO_SECRET = "hw2-demo-secret-not-for-a-real-term"
 # --------------------------------------------------------------------------------------------------
 # Grading budgets
 # --------------------------------------------------------------------------------------------------
-GRADING_TIMEOUT_S = 120            # wall clock for one submission's hidden suites
-GRADING_MEMORY_MB = 6144           # resident memory of the sandboxed child
+# Limits of the sandbox that runs student code (autograder/sandbox.py). A part that breaks a limit loses
+# its points and the other parts are graded in a fresh sandbox; the reference solution needs ~5 s and ~1 GB.
+GRADING_TIMEOUT_S = 120            # wall clock for one submission's hidden suites, reruns included
+GRADING_PART_TIMEOUT_S = 30        # wall clock for one part's tests (or for loading one notebook's code)
+GRADING_MEMORY_MB = 6144           # resident memory of all sandboxed processes together
+GRADING_MAX_PROCESSES = 32         # processes in the sandbox at once (the suites need 1)
 PREDICTIONS_MAX_BYTES = 1_048_576  # a 10,000-row predictions.csv is ~80 kB; larger files are rejected unread
 # Gradescope visibility of every autograded test: "visible", "hidden", "after_due_date" or "after_published".
 GRADESCOPE_TEST_VISIBILITY = "visible"
@@ -242,7 +246,8 @@ def _check_data() -> None:
 
 
 def _check_budgets() -> None:
-    for key in ("GRADING_TIMEOUT_S", "GRADING_MEMORY_MB", "PREDICTIONS_MAX_BYTES"):
+    for key in ("GRADING_TIMEOUT_S", "GRADING_PART_TIMEOUT_S", "GRADING_MEMORY_MB", "GRADING_MAX_PROCESSES",
+                "PREDICTIONS_MAX_BYTES"):
         value = globals()[key]
         _require(_is_number(value) and value > 0, key, f"must be a positive number, got {value!r}")
 

@@ -3,8 +3,9 @@
     python -m autograder grade SUBMISSION_DIR --out OUT_DIR [--labels LABELS_CSV] [--device auto|cuda|cpu]
     python -m autograder grade-all SUBMITTED_ROOT --out AUTOGRADED_ROOT [--labels ...] [--jobs N] [--device ...]
 
+Both take --sandbox auto|bwrap|subprocess, --part-timeout S and --memory-mb MB (defaults from course_config).
 Exit status 0 whenever results were written (a zero score included); 1 for a problem on the staff side
-(labels missing or invalid, CUDA asked for but absent, a folder that does not exist).
+(labels missing or invalid, CUDA or bwrap asked for but absent, a folder that does not exist).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 import course_config
 import grade_predictions
 from autograder.grade import GradingError, grade_submission, resolve_device
+from autograder.runner import SandboxPolicy
+from autograder.sandbox import SandboxUnavailable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +38,12 @@ def _arguments(argv):
         sub.add_argument("--labels", type=Path, default=None,
                          help="held-out labels CSV (default: course_config.labels_csv_path())")
         sub.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
+        sub.add_argument("--sandbox", choices=("auto", "bwrap", "subprocess"), default="auto",
+                         help="auto: bubblewrap when it works here, else a plain subprocess (results.json says which)")
+        sub.add_argument("--part-timeout", type=float, default=course_config.GRADING_PART_TIMEOUT_S, metavar="S",
+                         help="seconds one part's tests may run (default from course_config)")
+        sub.add_argument("--memory-mb", type=float, default=course_config.GRADING_MEMORY_MB, metavar="MB",
+                         help="resident memory the sandbox may use (default from course_config)")
     return parser.parse_args(argv)
 
 
@@ -45,17 +54,19 @@ def main(argv=None) -> int:
             raise GradingError(f"{args.submission} is not a folder")
         labels = grade_predictions.load_labels(args.labels or course_config.labels_csv_path())
         device = resolve_device(args.device)
-    except (GradingError, grade_predictions.LabelsError) as error:
+        policy = SandboxPolicy(kind=args.sandbox, part_timeout_s=args.part_timeout, memory_mb=args.memory_mb)
+        policy.uses_bwrap()   # --sandbox bwrap where it cannot run is refused before any grading
+    except (GradingError, grade_predictions.LabelsError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.command == "grade":
-        result = grade_submission(args.submission, args.out, labels, device)
+        result = grade_submission(args.submission, args.out, labels, device, policy)
         print(result["output"])
         print(f"wrote {args.out / 'results.json'} and {args.out / 'feedback.md'}")
         return 0
     from autograder.grade_all import grade_all
 
-    rows = grade_all(args.submission, args.out, labels, device, args.jobs)
+    rows = grade_all(args.submission, args.out, labels, device, args.jobs, policy)
     print((args.out / "summary.md").read_text(encoding="utf-8").split("\n\n")[1])
     print(f"{len(rows)} students -> {args.out / 'gradebook.csv'}, {args.out / 'summary.md'}, "
           f"{args.out / 'totals_histogram.png'}")

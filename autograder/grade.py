@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 
 from autograder import results
-from autograder.runner import run_suites
+from autograder.runner import SandboxPolicy, run_suites
 from autograder.submission import extract_modules, find_submission
-
-SANDBOX = "subprocess"
 
 
 class GradingError(RuntimeError):
@@ -34,17 +32,17 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def grade_submission(submission_dir: Path, out_dir: Path, labels, device: str) -> dict:
+def grade_submission(submission_dir: Path, out_dir: Path, labels, device: str,
+                     policy: SandboxPolicy = SandboxPolicy()) -> dict:
     """Grade ``submission_dir`` on ``device`` ('cpu' or 'cuda'); writes and returns results.json's content."""
     started = time.perf_counter()
     submission = find_submission(submission_dir)
     with tempfile.TemporaryDirectory(prefix="hw2-student-") as student_dir:
         extract_modules(submission, Path(student_dir))
-        run = run_suites(Path(student_dir), device)
-    tests = results.suite_tests(run.tests, run.error) + [results.predictions_test(submission.predictions, labels)]
-    problems = submission.problems + ([run.error] if run.error else [])
-    result = results.results_json(tests, seconds=time.perf_counter() - started, device=run.device,
-                                  problems=problems, sandbox=SANDBOX)
+        run = run_suites(Path(student_dir), device, policy)
+    tests = results.suite_tests(run.tests, run.part_errors) + [results.predictions_test(submission.predictions, labels)]
+    result = results.results_json(tests, seconds=time.perf_counter() - started, run=run,
+                                  problems=submission.problems + run.problems)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (out_dir / "feedback.md").write_text(results.feedback_markdown(result), encoding="utf-8")

@@ -19,6 +19,7 @@ import course_config
 import grade_predictions
 from autograder import results
 from autograder.grade import grade_submission
+from autograder.runner import SandboxPolicy
 
 PARTS = (*results.SUITE_PARTS, "predictions")
 MAX_TOTAL = float(sum(course_config.AUTOGRADED_POINTS.values()))
@@ -38,20 +39,26 @@ def _is_up_to_date(submission: Path, result_file: Path) -> bool:
     return result_file.is_file() and result_file.stat().st_mtime >= _newest_mtime(submission)
 
 
-def _grade_one(student: str, submission: Path, out_root: Path, labels, device: str) -> tuple[str, dict | None, str]:
+def _grade_one(student: str, submission: Path, out_root: Path, labels, device: str,
+               policy: SandboxPolicy) -> tuple[str, dict | None, str]:
     out = out_root / student / course_config.ASSIGNMENT_ID
     if _is_up_to_date(submission, out / "results.json"):
         return student, json.loads((out / "results.json").read_text(encoding="utf-8")), "unchanged"
     if not submission.is_dir():
         return student, None, f"no {course_config.ASSIGNMENT_ID}/ folder in the submission"
     try:
-        return student, grade_submission(submission, out, labels, device), "graded"
+        return student, grade_submission(submission, out, labels, device, policy), "graded"
     except Exception as error:  # a grader bug must not stop the class; the row says so
         return student, None, f"grader error ({type(error).__name__}: {error}); tell the instructor"
 
 
 def _row(student: str, result: dict | None, status: str) -> dict:
+    """A gradebook row; its status is 'graded', 'unchanged', the sandbox's verdict ('timeout', 'memory',
+    'processes', 'exited', 'error', 'tampered') or why there is no result."""
     points = results.part_points(result) if result else {part: 0.0 for part in PARTS}
+    verdict = result["extra_data"].get("status", "ok") if result else "ok"
+    if status == "graded" and verdict != "ok":
+        status = verdict
     return {"student": student, **points, "total": result["score"] if result else 0.0, "status": status}
 
 
@@ -82,11 +89,12 @@ def summary_markdown(rows: list[dict], graded: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: int = 1) -> list[dict]:
+def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: int = 1,
+              policy: SandboxPolicy = SandboxPolicy()) -> list[dict]:
     out_root.mkdir(parents=True, exist_ok=True)
     found = students(submitted_root)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:   # the work happens in child processes
-        futures = [pool.submit(_grade_one, student, folder, out_root, labels, device) for student, folder in found]
+        futures = [pool.submit(_grade_one, student, folder, out_root, labels, device, policy) for student, folder in found]
         outcomes = [future.result() for future in tqdm(futures, desc="grading", unit="student")]
     rows = [_row(student, result, status) for student, result, status in outcomes]
     graded = [result for _, result, _ in outcomes if result]

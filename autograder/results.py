@@ -19,14 +19,14 @@ def _test(name: str, part: str, score: float, max_score: float, passed: bool, ou
             "visibility": course_config.GRADESCOPE_TEST_VISIBILITY, "tags": [part]}
 
 
-def suite_tests(outcomes: list[dict], error: str | None) -> list[dict]:
+def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[dict]:
     """Gradescope tests for the hidden suites' parts."""
     tests = []
     for part in SUITE_PARTS:
         points = course_config.AUTOGRADED_POINTS[part]
         mine = [o for o in outcomes if o["part"] == part]
         if not mine:
-            reason = error or "its hidden tests did not run"
+            reason = part_errors.get(part, "its hidden tests did not run")
             tests.append(_test(f"{part}: hidden tests", part, 0.0, points, False, reason))
             continue
         total_weight = sum(o["weight"] for o in mine)
@@ -51,12 +51,18 @@ def predictions_test(path, labels) -> dict:
                  f"accuracy {score.accuracy:.2%} ({score.correct}/{score.total}) -> {score.points:.2f} of {points:g} points")
 
 
-def results_json(tests: list[dict], *, seconds: float, device: str, problems: list[str], sandbox: str) -> dict:
+def results_json(tests: list[dict], *, seconds: float, run, problems: list[str]) -> dict:
+    """Gradescope's results.json. A submission flagged as tampered scores 0 in every test until staff look at it;
+    ``extra_data`` (shown to staff, not students) says why, which sandbox graded it and how many runs it took."""
+    if run.status == "tampered":
+        tests = [dict(t, score=0.0, status="failed", output="not scored: flagged for review by the course staff")
+                 for t in tests]
     score, max_score = round(sum(t["score"] for t in tests), 2), round(sum(t["max_score"] for t in tests), 2)
-    lines = [f"{score:g} of {max_score:g} autograded points of {course_config.ASSIGNMENT_ID}, graded on {device}."]
+    lines = [f"{score:g} of {max_score:g} autograded points of {course_config.ASSIGNMENT_ID}, graded on {run.device}."]
     lines += [f"Note: {p}" for p in problems]
-    return {"score": score, "execution_time": round(seconds, 2), "output": "\n".join(lines),
-            "tests": tests, "extra_data": {"device": device, "sandbox": sandbox, "problems": problems}}
+    return {"score": score, "execution_time": round(seconds, 2), "output": "\n".join(lines), "tests": tests,
+            "extra_data": {"status": run.status, "staff_message": run.staff_message, "device": run.device,
+                           "sandbox": run.sandbox, "runs": run.runs, "problems": problems}}
 
 
 def part_points(results: dict) -> dict[str, float]:

@@ -1,16 +1,24 @@
-"""Run the hidden suites on extracted student modules in a child process, and read its report.
+"""Run the hidden suites on extracted student modules in the sandbox, and decide which outcomes to trust.
 
-The child is ``python -m pytest autograder/suites`` with only the suites' own ini file, no plugin
-autoloading, a scrubbed environment, a private HOME and temp dir, a wall-clock limit that kills its whole
-process group, and the report path in a folder the student code is not told about. The parent trusts
-nothing the child prints: outcomes come only from the report file.
+One sandboxed ``pytest`` run grades every part; an honest submission needs exactly one. The child rewrites
+a report as tests start and end (``suites/report_plugin.py``), so when a run is stopped (a part ran past
+``GRADING_PART_TIMEOUT_S``, the memory or process limit) or dies (``os._exit``, a crash), the parent knows
+what was running and grades again without it:
+
+- the stop happened while a notebook's code was loading -> that module is marked broken and its tests fail
+  at once in the next run (an endless loop at the top level of the Lab 2 notebook costs its three parts,
+  once);
+- it happened inside a test -> that test's part gets 0 with the reason, and the next run leaves it out.
+
+Only a run that finished is trusted, and only if its report carries the nonce the parent sent through a
+pipe, every canary test (``suites/test_canary.py``) failed, and pytest exited with status 1 (a genuine run
+always fails the canaries). Anything else that claims success is a forgery: status ``tampered``.
 """
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
+import secrets
 import sys
 import tempfile
 import time
@@ -18,28 +26,101 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import course_config
+from autograder import sandbox
+from autograder.results import SUITE_PARTS
+from autograder.suites.report_plugin import CANARY_PART
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+KIT_DIR = SUITES_DIR.parent                                                              # the autograder package
 STUDENT_PACKAGE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID   # holds tools/
+# The worst a submission can force: one stop per part and per notebook module, then a clean run.
+MAX_RUNS = len(SUITE_PARTS) + 3 + 1
+# How bad each status is; the submission's status is the worst of its runs.
+STATUS_SEVERITY = ("ok", "exited", "timeout", "processes", "memory", "error", "tampered")
+_REPORT_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """How student code is contained: ``kind`` 'auto' (bwrap when it works here), 'bwrap' or 'subprocess',
+    and the limits (defaults from course_config)."""
+    kind: str = "auto"
+    part_timeout_s: float = course_config.GRADING_PART_TIMEOUT_S
+    total_timeout_s: float = course_config.GRADING_TIMEOUT_S
+    memory_mb: float = course_config.GRADING_MEMORY_MB
+    max_processes: int = course_config.GRADING_MAX_PROCESSES
+
+    def uses_bwrap(self) -> bool:
+        if self.kind == "auto":
+            return sandbox.bwrap_problem() is None
+        if self.kind == "bwrap" and sandbox.bwrap_problem():
+            raise sandbox.SandboxUnavailable(f"--sandbox bwrap was asked for but {sandbox.bwrap_problem()}")
+        return self.kind == "bwrap"
 
 
 @dataclass
 class SuiteRun:
-    tests: list[dict] = field(default_factory=list)   # {"part", "name", "weight", "passed", "message"}
+    tests: list[dict] = field(default_factory=list)        # {"part", "name", "weight", "passed", "message"}
+    part_errors: dict[str, str] = field(default_factory=dict)   # part -> why it has no outcomes
+    problems: list[str] = field(default_factory=list)      # for the student's feedback, one line each
+    status: str = "ok"                                     # the worst of STATUS_SEVERITY seen
+    staff_message: str | None = None                       # why a submission was flagged or failed to run
     device: str = "cpu"
-    error: str | None = None                          # why there is no (complete) report
+    sandbox: str = "subprocess"
+    runs: int = 0
     seconds: float = 0.0
 
+    def note(self, status: str, problem: str) -> None:
+        self.problems.append(problem)
+        if STATUS_SEVERITY.index(status) > STATUS_SEVERITY.index(self.status):
+            self.status = status
 
-def _child_env(student_dir: Path, report: Path, device: str, home: Path) -> dict:
+
+class Forgery(Exception):
+    """The child's report or exit status cannot come from a genuine run; the message says what was wrong."""
+
+
+def _part_of(nodeid: str) -> str:
+    return Path(nodeid.split("::")[0]).stem.removeprefix("test_")
+
+
+@dataclass
+class _Layout:
+    """Where everything is, as the child sees it (inside bwrap the paths are fixed and short)."""
+    argv_suites: Path
+    student: Path
+    report: Path
+    home: Path
+    python_path: list[Path]
+    mounts: list[sandbox.Mount]
+
+
+def _layout(private: Path, student_dir: Path, use_bwrap: bool) -> _Layout:
+    (private / "report").mkdir()
+    (private / "home").mkdir()
+    if not use_bwrap:
+        return _Layout(SUITES_DIR, student_dir, private / "report" / "report.json", private / "home",
+                       [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR], [])
+    kit, grading = Path("/kit"), Path("/grading")
+    mounts = [sandbox.Mount(KIT_DIR, kit / "autograder"),
+              sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", kit / "student_package" / "tools"),
+              sandbox.Mount(student_dir, grading / "student"),
+              sandbox.Mount(private / "report", grading / "report", writable=True)]
+    return _Layout(kit / "autograder" / "suites", grading / "student", grading / "report" / "report.json",
+                   Path("/tmp"), [kit, kit / "student_package"], mounts)
+
+
+def _child_env(layout: _Layout, device: str, nonce_fd: int, broken_modules: dict[str, str]) -> dict:
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home), "TMPDIR": str(home),
-        "PYTHONPATH": os.pathsep.join([str(course_config.REPO_ROOT), str(STUDENT_PACKAGE_DIR)]),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        "HOME": str(layout.home), "TMPDIR": str(layout.home),
+        "PYTHONPATH": os.pathsep.join(str(p) for p in layout.python_path),
         "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg",
         # The suites use tiny batches: one thread is as fast, and parallel gradings do not fight over cores.
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "HW2_STUDENT_DIR": str(student_dir), "HW2_REPORT_PATH": str(report), "HW2_GRADING_DEVICE": device,
+        "HW2_STUDENT_DIR": str(layout.student), "HW2_REPORT_PATH": str(layout.report),
+        "HW2_GRADING_DEVICE": device, "HW2_NONCE_FD": str(nonce_fd),
+        "HW2_BROKEN_MODULES": json.dumps(broken_modules),
     }
     for name in ("CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL"):
         if name in os.environ:
@@ -47,31 +128,161 @@ def _child_env(student_dir: Path, report: Path, device: str, home: Path) -> dict
     return env
 
 
-def run_suites(student_dir: Path, device: str, timeout_s: float = course_config.GRADING_TIMEOUT_S) -> SuiteRun:
-    """Run every hidden suite against the modules in ``student_dir`` on ``device`` ('cpu' or 'cuda')."""
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private:
-        report, home = Path(private) / "report.json", Path(private) / "home"
-        home.mkdir()
-        command = [sys.executable, "-m", "pytest", str(SUITES_DIR), "-c", str(SUITES_DIR / "pytest.ini"),
-                   "--rootdir", str(SUITES_DIR), "-q", "-p", "no:cacheprovider",
-                   "-p", "autograder.suites.report_plugin"]
-        child = subprocess.Popen(command, cwd=home, env=_child_env(student_dir, report, device, home),
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+def _read_report(path: Path, nonce: str) -> dict | None:
+    """The child's report, None when there is none yet; Forgery when it is not one the plugin wrote."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise Forgery(f"the grading report is not valid JSON ({type(error).__name__})") from None
+    if not isinstance(report, dict) or report.get("nonce") != nonce:
+        raise Forgery("the grading report does not carry this run's nonce (it was written by student code)")
+    if not isinstance(report.get("tests"), list) or not all(
+            isinstance(t, dict) and {"nodeid", "part", "name", "weight", "passed", "message"} <= t.keys()
+            for t in report["tests"]):
+        raise Forgery("the grading report has the wrong shape")
+    return report
+
+
+class _Watch:
+    """``should_stop`` for sandbox.run_watched: a part (or a module loading) that runs past its time limit,
+    or the submission's overall deadline. Also remembers what the child was doing last."""
+
+    def __init__(self, report: Path, nonce: str, policy: SandboxPolicy, deadline: float):
+        self.report, self.nonce, self.policy, self.deadline = report, nonce, policy, deadline
+        self.activity: tuple = ("startup",)
+        self.since = self.last_read = time.monotonic()
+
+    def __call__(self) -> sandbox.Stop | None:
+        now = time.monotonic()
+        if now >= self.deadline:
+            return sandbox.Stop("timeout", f"the submission's grading time ({self.policy.total_timeout_s:g} s) ran out")
+        if now - self.last_read >= _REPORT_POLL_S:
+            self.last_read = now
+            try:
+                report = _read_report(self.report, self.nonce)
+            except Forgery:
+                report = None   # judged once the run is over
+            if report is not None:
+                activity = (("loading", report["loading"]) if report.get("loading")
+                            else ("part", _part_of(report["current"])) if report.get("current") else ("between",))
+                if activity != self.activity:
+                    self.activity, self.since = activity, now
+        if self.activity != ("between",) and now - self.since > self.policy.part_timeout_s:
+            return sandbox.Stop("timeout", f"ran for more than {self.policy.part_timeout_s:g} s "
+                                           "(an endless loop or very slow code?)")
+        return None
+
+
+@dataclass
+class _Attempt:
+    finished: sandbox.Finished
+    report: dict | None
+    forgery: str | None
+
+
+def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: dict[str, str],
+              policy: SandboxPolicy, deadline: float, use_bwrap: bool) -> _Attempt:
+    with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private_name:
+        private = Path(private_name)
+        layout = _layout(private, student_dir, use_bwrap)
+        nonce = secrets.token_hex(16)
+        read_end, write_end = os.pipe()
+        os.write(write_end, nonce.encode("ascii"))
+        os.close(write_end)
+        suites = [layout.argv_suites / f"test_{part}.py" for part in (*parts, CANARY_PART)]
+        argv = [sys.executable, "-m", "pytest", *map(str, suites), "-c", str(layout.argv_suites / "pytest.ini"),
+                "--rootdir", str(layout.argv_suites), "-q", "-p", "no:cacheprovider",
+                "-p", "autograder.suites.report_plugin"]
+        if use_bwrap:
+            argv = sandbox.bwrap_command(argv, layout.mounts, gpu=device == "cuda")
+        host_report = private / "report" / "report.json"
         try:
-            output, _ = child.communicate(timeout=timeout_s)
-            error = None
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            output, _ = child.communicate()
-            error = f"grading stopped after the {timeout_s:g} s limit (an endless loop or very slow code?)"
-        run = SuiteRun(seconds=time.perf_counter() - started, device=device)
-        if report.is_file():
-            data = json.loads(report.read_text(encoding="utf-8"))
-            run.tests, run.device = data["tests"], data.get("device", device)
-        if error is None and not run.tests:
-            tail = output.decode("utf-8", "replace").strip().splitlines()[-3:]
-            error = "the hidden tests could not run: " + (" | ".join(tail) if tail else f"exit {child.returncode}")
-        run.error = error
+            finished = sandbox.run_watched(
+                argv, env=_child_env(layout, device, read_end, broken_modules), cwd=private / "home",
+                memory_mb=policy.memory_mb, max_processes=policy.max_processes,
+                should_stop=_Watch(host_report, nonce, policy, deadline), pass_fds=(read_end,), use_bwrap=use_bwrap)
+        finally:
+            os.close(read_end)
+        try:
+            return _Attempt(finished, _read_report(host_report, nonce), None)
+        except Forgery as forgery:
+            return _Attempt(finished, None, str(forgery))
+
+
+def _check_genuine(attempt: _Attempt) -> None:
+    """Raise Forgery unless a finished run looks exactly like a genuine one."""
+    canaries = [t for t in attempt.report["tests"] if t["part"] == CANARY_PART]
+    if not canaries:
+        raise Forgery("the canary tests are missing from a finished grading run")
+    cheated = [t["name"] for t in canaries if t["passed"]]
+    if cheated:
+        raise Forgery(f"canary tests that must fail passed ({', '.join(cheated)}): "
+                      "student code changed pytest, torch or builtins")
+    if attempt.finished.exit_code != 1:
+        raise Forgery(f"pytest exited with status {attempt.finished.exit_code} although the canaries failed "
+                      "(a genuine run exits 1)")
+
+
+def _what_was_running(report: dict | None) -> str:
+    if report and report.get("loading"):
+        return f"while loading the code of {report['loading']}"
+    if report and report.get("current"):
+        return f"in {report['current'].split('::')[-1]}"
+    return "before any test started"
+
+
+def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPolicy()) -> SuiteRun:
+    """Run every hidden suite against the modules in ``student_dir`` on ``device`` ('cpu' or 'cuda')."""
+    started = time.monotonic()
+    deadline = started + policy.total_timeout_s
+    use_bwrap = policy.uses_bwrap()
+    run = SuiteRun(device=device, sandbox="bwrap" if use_bwrap else "subprocess")
+    broken_modules: dict[str, str] = {}
+    parts = list(SUITE_PARTS)
+    while parts and run.runs < MAX_RUNS:
+        run.runs += 1
+        attempt = _run_once(student_dir, device, parts, broken_modules, policy, deadline, use_bwrap)
+        try:
+            if attempt.forgery:
+                raise Forgery(attempt.forgery)
+            if attempt.finished.stop is None and attempt.report and attempt.report["finished"]:
+                _check_genuine(attempt)
+                run.tests = [t for t in attempt.report["tests"] if t["part"] != CANARY_PART]
+                run.device = attempt.report.get("device", device)
+                break
+        except Forgery as forgery:
+            run.tests, run.part_errors = [], {}
+            run.staff_message = f"flagged as tampered: {forgery}"
+            run.note("tampered", "this submission was flagged for review by the course staff; its score is 0 "
+                                 "until they have looked at it")
+            break
+        stop = attempt.finished.stop
+        where = _what_was_running(attempt.report)
+        status = stop.kind if stop else "exited"
+        reason = (f"{stop.detail} {where}" if stop else
+                  f"the grading process exited (status {attempt.finished.exit_code}) {where}: "
+                  "os._exit, sys.exit outside a test, or a crash")
+        report = attempt.report or {}
+        if report.get("loading") and report["loading"] not in broken_modules:
+            broken_modules[report["loading"]] = reason
+            run.note(status, f"{report['loading']}: {reason}")
+        elif report.get("current") and _part_of(report["current"]) in parts:
+            part = _part_of(report["current"])
+            parts.remove(part)
+            run.part_errors[part] = reason
+            run.note(status, f"{part}: {reason}")
+        else:   # nothing to blame: the kit's own problem, or a crash we cannot place
+            if report.get("current") and _part_of(report["current"]) == CANARY_PART:
+                run.staff_message = f"flagged as tampered: a canary test did not complete ({reason})"
+                run.note("tampered", "this submission was flagged for review by the course staff")
+                break
+            tail = " | ".join(attempt.finished.output.strip().splitlines()[-3:])
+            run.staff_message = f"the hidden tests could not run: {reason}; output: {tail or '(none)'}"
+            run.note("error", f"the hidden tests could not run ({reason}); the course staff has been told")
+            for part in parts:
+                run.part_errors[part] = reason
+            break
+    run.seconds = time.monotonic() - started
     return run

@@ -1,16 +1,58 @@
-"""pytest plugin (loaded in the grading child with ``-p``): writes every test's outcome to $HW2_REPORT_PATH.
+"""pytest plugin (loaded in the grading child with ``-p``): reports every test's outcome to $HW2_REPORT_PATH.
 
-The report is a JSON object ``{"device": ..., "tests": [{"part", "name", "weight", "passed", "message"}]}``.
+The report is rewritten (atomically) whenever a test starts or ends, so the parent can watch progress and,
+if the child dies or is stopped, knows which test or which notebook's code was running::
+
+    {"nonce": ..., "device": ..., "finished": bool, "exit_status": int | null,
+     "current": nodeid | null, "loading": notebook key | null,
+     "tests": [{"nodeid", "part", "name", "weight", "passed", "message"}]}
+
 Test names are ``<part id>: <docstring's first line>`` (plus the parameter id of a parametrized test).
+The nonce comes from a pipe ($HW2_NONCE_FD) read when this plugin loads, before any student code exists;
+a report without it is a forgery. Canary tests (``test_canary.py``) run last. When the session is over the
+process ends with ``os._exit``: student ``atexit`` handlers and stray threads never run after the report.
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
+import pytest
+
+CANARY_PART = "canary"
+
+
+def _read_nonce() -> str | None:
+    fd = os.environ.pop("HW2_NONCE_FD", None)
+    if fd is None:
+        return None
+    with os.fdopen(int(fd), "rb") as pipe:
+        return pipe.read(256).decode("ascii", "replace")
+
+
+_NONCE = _read_nonce()
+_REPORT_PATH = os.environ.get("HW2_REPORT_PATH")
 _items: dict[str, dict] = {}
 _outcomes: dict[str, dict] = {}
+_state = {"finished": False, "exit_status": None, "current": None, "loading": None}
+
+
+def _write() -> None:
+    if not _REPORT_PATH:
+        return
+    tests = [dict(_items[nodeid], nodeid=nodeid, **_outcomes[nodeid]) for nodeid in _items if nodeid in _outcomes]
+    report = {"nonce": _NONCE, "device": os.environ.get("HW2_GRADING_DEVICE", "cpu"), **_state, "tests": tests}
+    partial = Path(_REPORT_PATH + ".partial")
+    partial.write_text(json.dumps(report), encoding="utf-8")
+    os.replace(partial, _REPORT_PATH)
+
+
+def mark_loading(key: str | None) -> None:
+    """Called by the suites' conftest around importing a student module (a hang there is the module's fault)."""
+    _state["loading"] = key
+    _write()
 
 
 def _describe(item) -> dict:
@@ -24,8 +66,10 @@ def _describe(item) -> dict:
 
 
 def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: _describe(item)["part"] == CANARY_PART)   # stable: canaries last
     for item in items:
         _items[item.nodeid] = _describe(item)
+    _write()
 
 
 def _message(report) -> str:
@@ -33,6 +77,11 @@ def _message(report) -> str:
     text = crash.message if crash is not None else str(report.longrepr)
     text = text.removeprefix("Failed: ").strip()
     return text.splitlines()[0] if text else "failed"
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _state["current"] = nodeid
+    _write()
 
 
 def pytest_runtest_logreport(report):
@@ -45,11 +94,20 @@ def pytest_runtest_logreport(report):
         outcome.update(passed=False, message=_message(report))
 
 
+def pytest_runtest_logfinish(nodeid, location):
+    _state["current"] = None
+    _write()
+
+
 def pytest_sessionfinish(session, exitstatus):
-    path = os.environ.get("HW2_REPORT_PATH")
-    if not path:
-        return
-    tests = [dict(_items[nodeid], **_outcomes.get(nodeid, {"passed": False, "message": "did not run"}))
-             for nodeid in _items]
-    report = {"device": os.environ.get("HW2_GRADING_DEVICE", "cpu"), "tests": tests}
-    Path(path).write_text(json.dumps(report), encoding="utf-8")
+    _state["exit_status"] = int(exitstatus)
+    _state["finished"] = int(exitstatus) in (0, 1) and all(nodeid in _outcomes for nodeid in _items)
+    _write()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _REPORT_PATH and _state["exit_status"] is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_state["exit_status"])

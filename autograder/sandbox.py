@@ -1,0 +1,215 @@
+"""Run one untrusted command (the hidden suites importing student code) and watch it until it ends.
+
+Two ways to contain it, chosen once per grader process:
+
+- ``bwrap`` (Debian's ``bubblewrap``) when it is installed and works here: new user, pid, network, IPC and
+  UTS namespaces, so the child has no network (not even the host's loopback), sees only its own
+  processes, and dies with the grader. Its file system is built from nothing: the Python install and the
+  venv, the system libraries, the kit's ``autograder/`` package and the students' ``tools/`` package, all
+  read-only; the student's extracted modules read-only; one writable report folder; a size-capped tmpfs
+  for ``/tmp`` (its HOME). The held-out labels, the grader's output folder, other students' submissions,
+  the source notebooks and the real home directory are simply not there.
+- ``subprocess`` otherwise: the same command in its own session with rlimits (no core files, capped
+  file size and open files) and the same watch, but with the host's file system and network. results.json
+  says which one graded a submission; install bubblewrap for anything but a trusted class.
+
+Either way the parent polls the child's whole process tree (``/proc/<pid>/task/*/children``): the sum of
+resident memory and the number of processes are checked against the limits, because ``RLIMIT_AS`` breaks
+``import torch`` and cgroups are rarely writable inside containers. Any stop kills every process of the
+tree and the child's process group (with bwrap, the pid namespace dies with it).
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+POLL_S = 0.05
+TMPFS_BYTES = 512 * 1024 * 1024
+OUTPUT_TAIL_BYTES = 4096
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+# Read-only system paths the sandbox needs (those that exist here); /etc only for the dynamic loader.
+_SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                 "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
+_GPU_PATHS = ("/sys", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bwrap was required but cannot run here (a staff-side problem; the message says how to fix it)."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why the parent stopped the child: ``kind`` is 'memory', 'processes' or whatever ``should_stop`` said."""
+    kind: str
+    detail: str
+
+
+@dataclass
+class Finished:
+    exit_code: int | None      # None when the parent killed it
+    stop: Stop | None
+    output: str                # the last few kB of stdout+stderr, for staff messages only
+    peak_memory_mb: float
+
+
+@dataclass(frozen=True)
+class Mount:
+    host: Path
+    inside: Path
+    writable: bool = False
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str | None:
+    """None when bubblewrap can build a sandbox here, else why not (one line)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bwrap is not installed (apt-get install bubblewrap)"
+    probe = subprocess.run([bwrap, *_namespace_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                            "true"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"bwrap cannot create namespaces here: {probe.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+def _namespace_flags() -> list[str]:
+    return ["--unshare-all", "--die-with-parent", "--new-session"]
+
+
+def _python_paths() -> list[Path]:
+    """The interpreter, its standard library and the venv's site-packages, wherever they live."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.exec_prefix).resolve()}
+    return sorted(paths)
+
+
+def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool) -> list[str]:
+    """``argv`` wrapped in bubblewrap with nothing visible but ``mounts``, Python and the system libraries."""
+    command = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--uid", "65534", "--gid", "65534",
+               "--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
+    for path in _SYSTEM_PATHS:
+        if os.path.lexists(path):
+            command += ["--ro-bind", path, path]
+    for path in _python_paths():
+        command += ["--ro-bind", str(path), str(path)]
+    venv_python = Path(sys.executable)
+    if not venv_python.resolve().is_relative_to(Path(sys.prefix).resolve()):
+        command += ["--ro-bind", str(venv_python.parent), str(venv_python.parent)]
+    if gpu:
+        for path in (*_GPU_PATHS, *(str(p) for p in sorted(Path("/dev").glob("nvidia[0-9]*")))):
+            if os.path.exists(path):
+                command += ["--dev-bind" if path.startswith("/dev") else "--ro-bind", path, path]
+    for mount in mounts:
+        command += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
+    return command + ["--chdir", "/tmp", "--", *argv]
+
+
+def _limit_resources() -> None:
+    """preexec_fn of the subprocess fallback: no core dumps, no huge files, a bounded number of open files."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (TMPFS_BYTES, TMPFS_BYTES))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (threads' children included)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    stack.extend(int(child) for child in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def _resident_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", encoding="ascii") as handle:
+                total += int(handle.read().split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total * _PAGE_BYTES / 2**20
+
+
+def _kill_tree(child: subprocess.Popen, pids: list[int]) -> None:
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_watched(argv: list[str], *, env: dict, cwd: Path, memory_mb: float, max_processes: int,
+                should_stop: Callable[[], Stop | None], pass_fds: tuple[int, ...] = (),
+                use_bwrap: bool = False) -> Finished:
+    """Run ``argv`` (already wrapped by ``bwrap_command`` when ``use_bwrap``) and watch it until it ends.
+
+    Every ``POLL_S`` the child's process tree is measured; it is killed when its resident memory passes
+    ``memory_mb``, when it has more than ``max_processes`` processes, or when ``should_stop()`` returns a
+    Stop (the caller's clock and progress checks)."""
+    child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
+                             preexec_fn=None if use_bwrap else _limit_resources)
+    tail = _Tail(child.stdout)
+    stop, peak = None, 0.0
+    while child.poll() is None:
+        pids = _descendants(child.pid)
+        resident = _resident_mb(pids)
+        peak = max(peak, resident)
+        if resident > memory_mb:
+            stop = Stop("memory", f"used {resident:,.0f} MB of memory (the limit is {memory_mb:,.0f} MB)")
+        elif len(pids) - (2 if use_bwrap else 0) > max_processes:  # bwrap itself adds two processes
+            stop = Stop("processes", f"started {len(pids):,} processes (the limit is {max_processes})")
+        else:
+            stop = should_stop()
+        if stop is not None:
+            _kill_tree(child, pids)
+            break
+        time.sleep(POLL_S)
+    # Whatever is left of the session (a grandchild that outlived its parent) goes too.
+    _kill_tree(child, [])
+    child.wait()
+    return Finished(exit_code=None if stop else child.returncode, stop=stop, output=tail.text(),
+                    peak_memory_mb=peak)
+
+
+class _Tail:
+    """Drains a pipe in a thread and keeps only its last OUTPUT_TAIL_BYTES (the child may print forever)."""
+
+    def __init__(self, pipe):
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, pipe) -> None:
+        with pipe:
+            for chunk in iter(lambda: pipe.read1(65536), b""):
+                self._chunks.append(chunk)
+                self._size += len(chunk)
+                while self._size - len(self._chunks[0]) >= OUTPUT_TAIL_BYTES:
+                    self._size -= len(self._chunks.popleft())
+
+    def text(self) -> str:
+        self._thread.join(timeout=5)
+        return b"".join(self._chunks)[-OUTPUT_TAIL_BYTES:].decode("utf-8", "replace")
