@@ -1,0 +1,158 @@
+"""The hostile corpus (tests/hostile.py) graded as one class by the real ``grade-all`` CLI, in the sandbox.
+
+One batch: an honest student and every attack. It must complete, every attack must end with the right
+low score and a clear status, the honest student must keep full marks, and nothing outside the sandbox
+may be touched (the sentinel folder, the results folder, the TCP server on the host's loopback).
+The attacks that try to escape need bubblewrap (``apt-get install bubblewrap``; CI installs it); without
+it this file is skipped, and the subprocess fallback is covered by the safe attacks further down.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import course_config
+from autograder import sandbox
+from autograder.results import part_points
+from tests import corpus
+from tests.hostile import ALL_SUITE_PARTS, ATTACKS, Attack
+
+HW2 = course_config.ASSIGNMENT_ID
+PARTS = (*ALL_SUITE_PARTS, "predictions")
+PART_TIMEOUT_S = 8        # the attacks' endless loops cost this, not the course's 30 s
+MEMORY_MB = 3000          # the suites need ~1 GB
+
+
+class _ListeningServer:
+    """A TCP server on the host's loopback that records whether anything ever connected."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+
+def _build_class(root: Path, labels_csv: Path, attacks, paths: dict) -> Path:
+    submitted = root / "submitted"
+    corpus.build_submission(submitted / "honest" / HW2, predictions=labels_csv)
+    for attack in attacks:
+        def edit(key, nb, attack=attack):
+            if key == attack.notebook:
+                attack.apply(nb, **paths)
+        dest = submitted / attack.id / HW2
+        corpus.build_submission(dest, folder=corpus.RELEASE_DIR if attack.base == "release" else corpus.SOURCE_DIR,
+                                predictions=labels_csv, edit=edit)
+        if attack.huge_predictions:
+            with open(dest / course_config.PREDICTIONS_FILENAME, "a", encoding="utf-8") as handle:
+                handle.write("0,0\n" * (course_config.PREDICTIONS_MAX_BYTES // 4 + 1000))
+    return submitted
+
+
+def _grade_all(submitted: Path, out: Path, labels_csv: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", "grade-all", str(submitted), "--out", str(out),
+                           "--labels", str(labels_csv), "--device", "cpu", "--jobs", "2",
+                           "--part-timeout", str(PART_TIMEOUT_S), "--memory-mb", str(MEMORY_MB), *extra],
+                          cwd=course_config.REPO_ROOT, capture_output=True, text=True, timeout=900)
+
+
+def _expected_points(attack: Attack, result: dict) -> dict[str, float]:
+    full = {part: float(course_config.AUTOGRADED_POINTS[part]) for part in PARTS}
+    if attack.base == "release":
+        full.update({part: 0.0 for part in ALL_SUITE_PARTS})
+    if "tampered" in attack.status:
+        full = {part: 0.0 for part in PARTS}
+    return {part: 0.0 if part in attack.loses else points for part, points in full.items()}
+
+
+def _assert_graded_as_expected(attack: Attack, out: Path) -> dict:
+    result = json.loads((out / attack.id / HW2 / "results.json").read_text(encoding="utf-8"))
+    assert result["extra_data"]["status"] in attack.status, (attack.id, result["extra_data"])
+    assert part_points(result) == _expected_points(attack, result), (attack.id, part_points(result), result["output"])
+    assert "LEAKED" not in json.dumps(result), attack.id
+    return result
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, course_data):
+    if sandbox.bwrap_problem():
+        pytest.skip(f"the escape attacks need the bwrap sandbox: {sandbox.bwrap_problem()}")
+    root = tmp_path_factory.mktemp("hostile")
+    labels_csv = course_data[1]
+    sentinel = root / "sentinel"
+    sentinel.mkdir()
+    (sentinel / "precious.txt").write_text("do not delete", encoding="utf-8")
+    server = _ListeningServer()
+    out = root / "autograded"
+    paths = {"labels": str(labels_csv), "other": str(root / "submitted" / "honest" / HW2), "sentinel": str(sentinel),
+             "out": str(out / "write-results-and-feedback" / HW2), "port": server.port}
+    submitted = _build_class(root, labels_csv, ATTACKS, paths)
+    completed = _grade_all(submitted, out, labels_csv)
+    return {"completed": completed, "out": out, "sentinel": sentinel, "server": server, "submitted": submitted}
+
+
+def test_the_batch_completes_and_the_honest_student_keeps_full_marks(graded_class):
+    completed, out = graded_class["completed"], graded_class["out"]
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"honest", *(attack.id for attack in ATTACKS)}
+    assert float(rows["honest"]["total"]) == sum(course_config.AUTOGRADED_POINTS.values())
+    assert rows["honest"]["status"] == "graded"
+    for attack in ATTACKS:
+        expected = "graded" if attack.status == ("ok",) else attack.status
+        assert rows[attack.id]["status"] in expected, (attack.id, rows[attack.id])
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.id)
+def test_each_attack_gets_the_right_low_score_and_status(graded_class, attack):
+    result = _assert_graded_as_expected(attack, graded_class["out"])
+    assert result["extra_data"]["sandbox"] == "bwrap"
+    if "tampered" in attack.status:
+        assert result["score"] == 0
+        assert result["extra_data"]["staff_message"].startswith("flagged as tampered")
+        assert "flagged for review" in (graded_class["out"] / attack.id / HW2 / "feedback.md").read_text()
+    for part in attack.loses:
+        if attack.status != ("ok",) and "tampered" not in attack.status:
+            reasons = [t["output"] for t in result["tests"] if t["tags"] == [part]]
+            assert any(word in " ".join(reasons) for word in ("seconds", " s ", "MB", "processes", "exited")), reasons
+
+
+def test_nothing_outside_the_sandbox_is_touched(graded_class):
+    assert (graded_class["sentinel"] / "precious.txt").read_text(encoding="utf-8") == "do not delete"
+    assert graded_class["server"].connections == 0
+    forged = graded_class["out"] / "write-results-and-feedback" / HW2
+    assert sorted(p.name for p in forged.iterdir()) == ["feedback.md", "results.json"]
+    assert json.loads((forged / "results.json").read_text())["extra_data"]["status"] == "ok"
+    assert (graded_class["submitted"] / "honest" / HW2 / course_config.NOTEBOOKS["simplenn"]).is_file()
+
+
+SAFE_ATTACKS = [a for a in ATTACKS if a.id in ("os-exit-in-forward", "endless-loop-at-import", "memory-bomb",
+                                               "monkeypatch-torch", "rewrite-the-report", "atexit-handler")]
+
+
+def test_the_subprocess_fallback_contains_the_safe_attacks(tmp_path, course_data):
+    """Without bubblewrap: the same limits, canary and reruns (no file-system or network isolation)."""
+    labels_csv = course_data[1]
+    submitted = _build_class(tmp_path, labels_csv, SAFE_ATTACKS, {})
+    completed = _grade_all(submitted, tmp_path / "out", labels_csv, "--sandbox", "subprocess")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    for attack in SAFE_ATTACKS:
+        result = _assert_graded_as_expected(attack, tmp_path / "out")
+        assert result["extra_data"]["sandbox"] == "subprocess"
