@@ -95,9 +95,13 @@ class _Layout:
     mounts: list[sandbox.Mount]
 
 
-def _layout(private: Path, student_dir: Path, use_bwrap: bool) -> _Layout:
+def _layout(private: Path, student_dir: Path, use_bwrap: bool, user: int | None) -> _Layout:
     (private / "report").mkdir()
     (private / "home").mkdir()
+    if user is not None:   # the fallback's child runs as another user: let it reach its own folders only
+        for folder in (private, private / "report", private / "home"):
+            os.chown(folder, user, user)
+        student_dir.chmod(0o755)
     if not use_bwrap:
         return _Layout(SUITES_DIR, student_dir, private / "report" / "report.json", private / "home",
                        [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR], [])
@@ -186,7 +190,8 @@ def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: 
               policy: SandboxPolicy, deadline: float, use_bwrap: bool) -> _Attempt:
     with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private_name:
         private = Path(private_name)
-        layout = _layout(private, student_dir, use_bwrap)
+        user = None if use_bwrap else sandbox.fallback_user()
+        layout = _layout(private, student_dir, use_bwrap, user)
         nonce = secrets.token_hex(16)
         read_end, write_end = os.pipe()
         os.write(write_end, nonce.encode("ascii"))
@@ -202,7 +207,8 @@ def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: 
             finished = sandbox.run_watched(
                 argv, env=_child_env(layout, device, read_end, broken_modules), cwd=private / "home",
                 memory_mb=policy.memory_mb, max_processes=policy.max_processes,
-                should_stop=_Watch(host_report, nonce, policy, deadline), pass_fds=(read_end,), use_bwrap=use_bwrap)
+                should_stop=_Watch(host_report, nonce, policy, deadline), pass_fds=(read_end,), use_bwrap=use_bwrap,
+                user=user)
         finally:
             os.close(read_end)
         try:
@@ -238,7 +244,9 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
     started = time.monotonic()
     deadline = started + policy.total_timeout_s
     use_bwrap = policy.uses_bwrap()
-    run = SuiteRun(device=device, sandbox="bwrap" if use_bwrap else "subprocess")
+    user = None if use_bwrap else sandbox.fallback_user()
+    run = SuiteRun(device=device, sandbox="bwrap" if use_bwrap else
+                   "subprocess" + ("" if user is None else f" as uid {user}"))
     broken_modules: dict[str, str] = {}
     parts = list(SUITE_PARTS)
     while parts and run.runs < MAX_RUNS:

@@ -10,8 +10,10 @@ Two ways to contain it, chosen once per grader process:
   for ``/tmp`` (its HOME). The held-out labels, the grader's output folder, other students' submissions,
   the source notebooks and the real home directory are simply not there.
 - ``subprocess`` otherwise: the same command in its own session with rlimits (no core files, capped
-  file size and open files) and the same watch, but with the host's file system and network. results.json
-  says which one graded a submission; install bubblewrap for anything but a trusted class.
+  file size and open files) and the same watch, but with the host's file system and network; when the
+  grader is root it runs as ``nobody`` if that user can run Python (``fallback_user``), so root-only
+  files such as the labels stay unreadable. results.json says which one graded a submission; install
+  bubblewrap for anything but a trusted class.
 
 Either way the parent polls the child's whole process tree (``/proc/<pid>/task/*/children``): the sum of
 resident memory and the number of processes are checked against the limits, because ``RLIMIT_AS`` breaks
@@ -26,6 +28,7 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -114,6 +117,22 @@ def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool) -> list[st
     return command + ["--chdir", "/tmp", "--", *argv]
 
 
+NOBODY = 65534
+
+
+def fallback_user() -> int | None:
+    """The uid the subprocess fallback runs student code as: ``nobody`` when the grader is root (as on
+    Gradescope, where the labels sit in the same container, mode 600) and nobody can run this Python;
+    None (the grader's own user) otherwise."""
+    if os.geteuid() != 0:
+        return None
+    for path in {Path(sys.executable).resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}:
+        for folder in (path, *path.parents):
+            if folder.is_dir() and not folder.stat().st_mode & stat.S_IXOTH:
+                return None
+    return NOBODY
+
+
 def _limit_resources() -> None:
     """preexec_fn of the subprocess fallback: no core dumps, no huge files, a bounded number of open files."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -161,15 +180,16 @@ def _kill_tree(child: subprocess.Popen, pids: list[int]) -> None:
 
 def run_watched(argv: list[str], *, env: dict, cwd: Path, memory_mb: float, max_processes: int,
                 should_stop: Callable[[], Stop | None], pass_fds: tuple[int, ...] = (),
-                use_bwrap: bool = False) -> Finished:
+                use_bwrap: bool = False, user: int | None = None) -> Finished:
     """Run ``argv`` (already wrapped by ``bwrap_command`` when ``use_bwrap``) and watch it until it ends.
 
     Every ``POLL_S`` the child's process tree is measured; it is killed when its resident memory passes
     ``memory_mb``, when it has more than ``max_processes`` processes, or when ``should_stop()`` returns a
-    Stop (the caller's clock and progress checks)."""
+    Stop (the caller's clock and progress checks). ``user`` (a uid) runs it as that user and group."""
     child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
-                             preexec_fn=None if use_bwrap else _limit_resources)
+                             preexec_fn=None if use_bwrap else _limit_resources,
+                             **({} if user is None else {"user": user, "group": user, "extra_groups": []}))
     tail = _Tail(child.stdout)
     stop, peak = None, 0.0
     while child.poll() is None:
