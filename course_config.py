@@ -114,6 +114,8 @@ GRADING_MEMORY_MB = 6144           # resident memory of all sandboxed processes 
 GRADING_MAX_PROCESSES = 32         # processes in the sandbox at once (the suites need 1)
 PREDICTIONS_MAX_BYTES = 1_048_576  # a 10,000-row predictions.csv is ~80 kB; larger files are rejected unread
 # Gradescope visibility of every autograded test: "visible", "hidden", "after_due_date" or "after_published".
+# Gradescope hides the student's total while any test is after_due_date/after_published, and meant
+# "hidden" for tests worth no points: keep "visible" unless the course wants scores withheld.
 GRADESCOPE_TEST_VISIBILITY = "visible"
 
 # ==================================================================================================

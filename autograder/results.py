@@ -61,6 +61,7 @@ def results_json(tests: list[dict], *, seconds: float, run, problems: list[str])
     lines = [f"{score:g} of {max_score:g} autograded points of {course_config.ASSIGNMENT_ID}, graded on {run.device}."]
     lines += [f"Note: {p}" for p in problems]
     return {"score": score, "execution_time": round(seconds, 2), "output": "\n".join(lines), "tests": tests,
+            "stdout_visibility": "hidden",   # Gradescope's default, said explicitly: the grader prints nothing of the student's
             "extra_data": {"status": run.status, "staff_message": run.staff_message, "device": run.device,
                            "sandbox": run.sandbox, "runs": run.runs, "problems": problems}}
 
