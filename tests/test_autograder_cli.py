@@ -78,6 +78,16 @@ def test_device_cuda_without_a_gpu_fails_clearly(tmp_path, labels_csv):
     assert not (tmp_path / "results.json").exists()
 
 
+def test_sandbox_bwrap_where_it_cannot_run_fails_clearly(tmp_path, labels_csv):
+    env = dict(os.environ, PATH=str(tmp_path))   # no bwrap on this PATH
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", str(RELEASE), "--out", str(tmp_path / "out"),
+                             "--labels", str(labels_csv), "--sandbox", "bwrap"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --sandbox bwrap was asked for but bwrap is not installed"), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_reference_solution_passes_on_cuda(tmp_path, labels_csv):
     result = autograder("grade", SOURCE, "--out", tmp_path, "--labels", labels_csv, "--device", "cuda")
