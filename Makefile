@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: demo test release lock bench-predictions clean
+.PHONY: demo test release lock bench-predictions bench-grading clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lock:
 # Scoring speed of grade_predictions.py (1,000 files of 10,000 rows).
 bench-predictions: $(STAMP)
 	$(PY) tests/benchmarks/bench_grade_predictions.py
+
+# Grading speed: grade-all --jobs 1 and 2 over 24 submissions vs nbgrader autograde of one (default epochs).
+# Slow (about 15 min on 2 cores, mostly nbgrader); extra options: make bench-grading ARGS="--skip-nbgrader".
+bench-grading: $(STAMP)
+	$(PY) tests/benchmarks/bench_grading.py $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
