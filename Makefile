@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: demo test release lock bench-predictions bench-grading clean
+.PHONY: demo test release lock bench-predictions bench-grading gradescope clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench-predictions: $(STAMP)
 # Slow (about 15 min on 2 cores, mostly nbgrader); extra options: make bench-grading ARGS="--skip-nbgrader".
 bench-grading: $(STAMP)
 	$(PY) tests/benchmarks/bench_grading.py $(ARGS)
+
+# Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the labels): build/gradescope/autograder.zip.
+# Labels from course_config.labels_csv_path(), or make gradescope LABELS=path/to/test_labels.csv.
+gradescope: $(STAMP)
+	$(PY) -m autograder.gradescope build --out build/gradescope/autograder.zip $(if $(LABELS),--labels $(LABELS))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
