@@ -1,0 +1,44 @@
+"""Where the kit's pieces are, and the Lab 3 notebook's definitions (ResNet20 and the handout's settings).
+
+The model code lives once, in the solution cells of ``source/hw2/resnet-cifar10.ipynb``;
+``load_lab3()`` extracts it with ``tools.notebook_defs`` (the reader the autograder and
+``save_test_predictions.ipynb`` use), so the reference trainer always trains the reference solution.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import types
+
+import matplotlib
+
+matplotlib.use("Agg")  # before the notebook's `import matplotlib.pyplot`: no display on a training server
+
+import course_config  # noqa: E402
+
+REPO = course_config.REPO_ROOT
+STUDENT_DIR = REPO / "source" / course_config.ASSIGNMENT_ID
+LAB3_NOTEBOOK = STUDENT_DIR / course_config.NOTEBOOKS["resnet"]
+
+if str(STUDENT_DIR) not in sys.path:  # `tools` as the notebooks import it
+    sys.path.insert(0, str(STUDENT_DIR))
+
+
+class ModelSourceError(RuntimeError):
+    """The Lab 3 notebook does not give a usable ResNet20."""
+
+
+@functools.lru_cache(maxsize=1)
+def load_lab3() -> types.ModuleType:
+    """The definitions of the Lab 3 source notebook: ``ResNet20``, ``scale_milestones`` and its settings."""
+    from tools.notebook_defs import load_definitions
+
+    lab3 = load_definitions(LAB3_NOTEBOOK)
+    missing = [name for name in ("ResNet20", "scale_milestones", "LEARNING_RATE", "MOMENTUM", "WEIGHT_DECAY",
+                                 "TRAIN_BATCH_SIZE", "VAL_BATCH_SIZE", "MILESTONES", "GAMMA", "EPOCHS")
+               if not hasattr(lab3, name)]
+    if missing:
+        problems = "; ".join(lab3.__extraction_problems__) or "no unparsable cells"
+        raise ModelSourceError(f"{LAB3_NOTEBOOK} does not define {', '.join(missing)} ({problems}): "
+                               "restore the notebook's solution and settings cells")
+    return lab3
