@@ -3,7 +3,8 @@
 Each step runs the real command an instructor or TA would type (printed before it runs):
 the student release (nbgrader + leak check) -> synthetic archive -> course data set -> a student loading
 it with tools.dataset -> scoring predictions files one by one and as a batch -> the gradebook ->
-autograding a small class (reference solution, a buggy sample, the release stubs).
+autograding a small class (reference solution, a buggy sample, the release stubs) -> a one-epoch run of the
+reference ResNet-20 trainer (solutions/), its predictions.csv scored like a student's.
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ SUBMITTED = DEMO / "submitted"
 AUTOGRADED = DEMO / "autograded"
 BUGGY_SAMPLE_MISTAKES = ("simplenn-conv1-padding", "swish-is-sigmoid")
 SAMPLE_PREDICTIONS = REPO / "source" / course_config.ASSIGNMENT_ID / "sample_predictions.csv"
+REFERENCE = DEMO / "reference"
+# A quick CPU run of the reference trainer: 1,024 images at batch 32 (32 steps, enough for BatchNorm's
+# running statistics to settle in one epoch), no flip TTA (it would double the 10,000 test predictions).
+REFERENCE_QUICK_RUN = ("--epochs", "1", "--device", "cpu", "--train-subset", "1024", "--batch-size", "32", "--no-tta")
 
 
 def _step(title: str) -> None:
@@ -141,6 +146,16 @@ def main() -> int:
     _print_table(AUTOGRADED / "gradebook.csv")
     print(f"\nfeedback of the buggy sample ({AUTOGRADED / 'buggy_sample' / 'hw2' / 'feedback.md'}):")
     print((AUTOGRADED / "buggy_sample" / course_config.ASSIGNMENT_ID / "feedback.md").read_text(encoding="utf-8"))
+
+    _step("8. Instructor: one epoch of the reference ResNet-20 (fast pipeline, CPU), its predictions scored")
+    step_started = time.perf_counter()
+    shutil.rmtree(REFERENCE, ignore_errors=True)
+    _run("-m", "solutions.train_resnet20", "--pipeline", "fast", *REFERENCE_QUICK_RUN,
+         "--data-source", str(COURSE_DATA / "manifest.json"), "--data-root", str(REFERENCE / "data"),
+         "--out", str(REFERENCE))
+    _run("grade_predictions.py", str(REFERENCE / "predictions.csv"), "--labels", str(LABELS))
+    print(f"(step 8 took {time.perf_counter() - step_started:.0f} s; the full recipe: "
+          "python -m solutions.train_resnet20 --pipeline fast, 40 epochs on a GPU)")
 
     print(f"demo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {DEMO}/")
     return 0
