@@ -52,7 +52,7 @@ AUTOGRADED_POINTS = {
 # Manually graded parts, as the handout gives them: the ten true/false questions with explanations and
 # the written lab questions (Lab 1 a-h, Lab 2 a-c, Lab 3 a-b). TAs grade these in nbgrader's formgrader.
 MANUAL_POINTS = {
-    "true_false": 20,          # 10 questions x 2 points (answer + one-line explanation)
+    "true_false": 30,          # 10 questions x 3 points (verdict + explanation), as the handout's section 1
     "lab1_written": 16,        # questions a-h, 2 points each
     "lab2_written": 9,         # questions a-c, 3 points each
     "lab3_written": 6,         # questions a-b, 3 points each
