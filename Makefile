@@ -21,7 +21,7 @@ release: $(STAMP)
 
 # The kit's own tests (what CI runs).
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 # Re-lock requirements.txt from requirements.in in a throw-away venv.
 lock:

@@ -77,7 +77,7 @@ class SimpleNN(SimpleNN):
         super().__init__()
         hoard = []
         while True:
-            hoard.append(bytearray(64 * 2 ** 20))
+            hoard.append(bytearray(256 * 2 ** 20))
 """, loses=("simplenn",), status=("memory",)),
 
     Attack("fork-bomb", "simplenn_dev", """

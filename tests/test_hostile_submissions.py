@@ -24,10 +24,13 @@ from autograder.results import part_points
 from tests import corpus
 from tests.hostile import ALL_SUITE_PARTS, ATTACKS, Attack
 
+# One worker grades the whole class (pytest-xdist would otherwise build the module fixture once per worker).
+pytestmark = pytest.mark.xdist_group("hostile-class")
+
 HW2 = course_config.ASSIGNMENT_ID
 PARTS = (*ALL_SUITE_PARTS, "predictions")
-PART_TIMEOUT_S = 8        # the attacks' endless loops cost this, not the course's 30 s
-MEMORY_MB = 3000          # the suites need ~1 GB
+PART_TIMEOUT_S = 10       # the attacks' endless loops cost this, not the course's 30 s
+MEMORY_MB = 2000          # the honest suites peak at ~0.9 GB resident
 
 
 class _ListeningServer:
