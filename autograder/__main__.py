@@ -17,6 +17,7 @@ import course_config
 import grade_predictions
 from autograder.grade import GradingError, grade_submission, resolve_device
 from autograder.runner import SandboxPolicy
+from autograder import sandbox
 from autograder.sandbox import SandboxUnavailable
 
 
@@ -47,6 +48,18 @@ def _arguments(argv):
     return parser.parse_args(argv)
 
 
+def _device_the_sandbox_reaches(device: str, *, requested: str, uses_bwrap: bool) -> str:
+    """'cuda' only if the sandbox's child can use the GPU too: --device auto then grades on the CPU with a
+    warning, --device cuda is a staff error. (``uses_bwrap`` has already refused --sandbox bwrap without bwrap.)"""
+    problem = sandbox.bwrap_gpu_problem() if device == "cuda" and uses_bwrap else None
+    if problem is None:
+        return device
+    if requested == "cuda":
+        raise GradingError(f"--device cuda was asked for but {problem}; use --sandbox subprocess or --device cpu")
+    print(f"warning: {problem}; grading on the CPU", file=sys.stderr)
+    return "cpu"
+
+
 def main(argv=None) -> int:
     args = _arguments(argv)
     try:
@@ -55,7 +68,7 @@ def main(argv=None) -> int:
         labels = grade_predictions.load_labels(args.labels or course_config.labels_csv_path())
         device = resolve_device(args.device)
         policy = SandboxPolicy(kind=args.sandbox, part_timeout_s=args.part_timeout, memory_mb=args.memory_mb)
-        policy.uses_bwrap()   # --sandbox bwrap where it cannot run is refused before any grading
+        device = _device_the_sandbox_reaches(device, requested=args.device, uses_bwrap=policy.uses_bwrap())
     except (GradingError, grade_predictions.LabelsError, SandboxUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -86,6 +86,18 @@ def bwrap_problem() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def bwrap_gpu_problem() -> str | None:
+    """None when torch inside the bwrap sandbox sees a CUDA GPU, else why not (one line). Checked once per
+    grader process (~3 s), so a GPU grader whose sandbox cannot reach the GPU never fails honest students."""
+    argv = bwrap_command([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"], [], gpu=True)
+    probe = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    if probe.returncode == 0 and probe.stdout.strip() == "True":
+        return None
+    detail = (probe.stderr.strip().splitlines() or [probe.stdout.strip() or f"exit {probe.returncode}"])[-1]
+    return f"torch sees no CUDA GPU inside the bwrap sandbox ({detail})"
+
+
 def _namespace_flags() -> list[str]:
     return ["--unshare-all", "--die-with-parent", "--new-session"]
 

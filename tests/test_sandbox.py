@@ -103,3 +103,15 @@ def test_the_fallback_runs_as_nobody_only_where_nobody_can_run_python(world_read
     assert sandbox.fallback_user() == sandbox.NOBODY
     world_readable_folder.chmod(0o700)   # like /root, where pyenv puts Python on these machines
     assert sandbox.fallback_user() is None
+
+
+@NEEDS_BWRAP
+def test_the_gpu_probe_runs_torch_inside_the_sandbox():
+    """On a GPU machine this is the check that bwrap exposes the GPU (else --device auto grades on the CPU)."""
+    import torch
+
+    problem = sandbox.bwrap_gpu_problem()
+    if torch.cuda.is_available():
+        assert problem is None
+    else:
+        assert problem == "torch sees no CUDA GPU inside the bwrap sandbox (False)"
