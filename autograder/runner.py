@@ -28,7 +28,7 @@ from pathlib import Path
 import course_config
 from autograder import sandbox
 from autograder.results import SUITE_PARTS
-from autograder.suites.report_plugin import CANARY_PART
+from autograder.suites.report_plugin import CANARY_PART, part_of
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 KIT_DIR = SUITES_DIR.parent                                                              # the autograder package
@@ -78,10 +78,6 @@ class SuiteRun:
 
 class Forgery(Exception):
     """The child's report or exit status cannot come from a genuine run; the message says what was wrong."""
-
-
-def _part_of(nodeid: str) -> str:
-    return Path(nodeid.split("::")[0]).stem.removeprefix("test_")
 
 
 @dataclass
@@ -170,7 +166,7 @@ class _Watch:
                 report = None   # judged once the run is over
             if report is not None:
                 activity = (("loading", report["loading"]) if report.get("loading")
-                            else ("part", _part_of(report["current"])) if report.get("current") else ("between",))
+                            else ("part", part_of(report["current"])) if report.get("current") else ("between",))
                 if activity != self.activity:
                     self.activity, self.since = activity, now
         if self.activity != ("between",) and now - self.since > self.policy.part_timeout_s:
@@ -187,10 +183,9 @@ class _Attempt:
 
 
 def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: dict[str, str],
-              policy: SandboxPolicy, deadline: float, use_bwrap: bool) -> _Attempt:
+              policy: SandboxPolicy, deadline: float, use_bwrap: bool, user: int | None) -> _Attempt:
     with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private_name:
         private = Path(private_name)
-        user = None if use_bwrap else sandbox.fallback_user()
         layout = _layout(private, student_dir, use_bwrap, user)
         nonce = secrets.token_hex(16)
         read_end, write_end = os.pipe()
@@ -251,7 +246,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
     parts = list(SUITE_PARTS)
     while parts and run.runs < MAX_RUNS:
         run.runs += 1
-        attempt = _run_once(student_dir, device, parts, broken_modules, policy, deadline, use_bwrap)
+        attempt = _run_once(student_dir, device, parts, broken_modules, policy, deadline, use_bwrap, user)
         try:
             if attempt.forgery:
                 raise Forgery(attempt.forgery)
@@ -276,13 +271,13 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
         if report.get("loading") and report["loading"] not in broken_modules:
             broken_modules[report["loading"]] = reason
             run.note(status, f"{report['loading']}: {reason}")
-        elif report.get("current") and _part_of(report["current"]) in parts:
-            part = _part_of(report["current"])
+        elif report.get("current") and part_of(report["current"]) in parts:
+            part = part_of(report["current"])
             parts.remove(part)
             run.part_errors[part] = reason
             run.note(status, f"{part}: {reason}")
         else:   # nothing to blame: the kit's own problem, or a crash we cannot place
-            if report.get("current") and _part_of(report["current"]) == CANARY_PART:
+            if report.get("current") and part_of(report["current"]) == CANARY_PART:
                 run.staff_message = f"flagged as tampered: a canary test did not complete ({reason})"
                 run.note("tampered", "this submission was flagged for review by the course staff")
                 break

@@ -55,8 +55,13 @@ def mark_loading(key: str | None) -> None:
     _write()
 
 
+def part_of(location: str) -> str:
+    """The part id of a suite file's path or of a test's node id: ``test_<part>.py[::...]`` -> ``<part>``."""
+    return Path(location.split("::")[0]).stem.removeprefix("test_")
+
+
 def _describe(item) -> dict:
-    part = Path(str(item.fspath)).stem.removeprefix("test_")
+    part = part_of(str(item.fspath))
     doc = (item.function.__doc__ or item.function.__name__).strip().splitlines()[0].rstrip(".")
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
