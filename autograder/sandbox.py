@@ -18,7 +18,7 @@ Two ways to contain it, chosen once per grader process:
 Either way the parent polls the child's whole process tree (``/proc/<pid>/task/*/children``): the sum of
 resident memory and the number of processes are checked against the limits, because ``RLIMIT_AS`` breaks
 ``import torch`` and cgroups are rarely writable inside containers. Any stop kills every process of the
-tree and the child's process group (with bwrap, the pid namespace dies with it).
+tree and the child's process group (``kill_tree``; with bwrap, the pid namespace dies with it).
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from typing import Callable
 POLL_S = 0.05
 TMPFS_BYTES = 512 * 1024 * 1024
 OUTPUT_TAIL_BYTES = 4096
+NOBODY = 65534                 # the user student code runs as (inside bwrap, and in the fallback under root)
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # Read-only system paths the sandbox needs (those that exist here); /etc only for the dynamic loader.
 _SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/ld.so.conf",
@@ -110,7 +111,7 @@ def _python_paths() -> list[Path]:
 
 def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool) -> list[str]:
     """``argv`` wrapped in bubblewrap with nothing visible but ``mounts``, Python and the system libraries."""
-    command = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--uid", "65534", "--gid", "65534",
+    command = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--uid", str(NOBODY), "--gid", str(NOBODY),
                "--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
     for path in _SYSTEM_PATHS:
         if os.path.lexists(path):
@@ -127,9 +128,6 @@ def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool) -> list[st
     for mount in mounts:
         command += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
     return command + ["--chdir", "/tmp", "--", *argv]
-
-
-NOBODY = 65534
 
 
 def fallback_user() -> int | None:
@@ -178,16 +176,26 @@ def _resident_mb(pids: list[int]) -> float:
     return total * _PAGE_BYTES / 2**20
 
 
-def _kill_tree(child: subprocess.Popen, pids: list[int]) -> None:
-    for pid in reversed(pids):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+def _signal(pid: int, signum: int, *, group: bool = False) -> None:
     try:
-        os.killpg(child.pid, signal.SIGKILL)
+        (os.killpg if group else os.kill)(pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def kill_tree(pid: int) -> int:
+    """SIGKILL ``pid``, every process below it and its process group; returns how many processes were in the
+    tree. The tree is frozen first (SIGSTOP, looked at three times) so nothing forks its way out while it dies."""
+    frozen: list[int] = []
+    for _ in range(3):
+        for found in _descendants(pid):
+            if found not in frozen:
+                frozen.append(found)
+                _signal(found, signal.SIGSTOP)
+    for found in reversed(frozen):
+        _signal(found, signal.SIGKILL)
+    _signal(pid, signal.SIGKILL, group=True)
+    return len(frozen)
 
 
 def run_watched(argv: list[str], *, env: dict, cwd: Path, memory_mb: float, max_processes: int,
@@ -215,11 +223,10 @@ def run_watched(argv: list[str], *, env: dict, cwd: Path, memory_mb: float, max_
         else:
             stop = should_stop()
         if stop is not None:
-            _kill_tree(child, pids)
             break
         time.sleep(POLL_S)
-    # Whatever is left of the session (a grandchild that outlived its parent) goes too.
-    _kill_tree(child, [])
+    # Stopped or not, whatever is left (a grandchild that outlived its parent, the session) goes too.
+    kill_tree(child.pid)
     child.wait()
     return Finished(exit_code=None if stop else child.returncode, stop=stop, output=tail.text(),
                     peak_memory_mb=peak)

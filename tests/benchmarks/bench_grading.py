@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import course_config  # noqa: E402
+from autograder import sandbox  # noqa: E402
 from autograder.build_course_data import build  # noqa: E402
 from autograder.release import run_nbgrader  # noqa: E402
 from tests import corpus  # noqa: E402
@@ -183,35 +183,6 @@ def prepare_nbgrader_course(course: Path, reference_predictions: Path) -> None:
     corpus.build_submission(course / "submitted" / REFERENCE / HW2, predictions=reference_predictions)
 
 
-def kill_tree(pid: int) -> int:
-    """Stop, then kill, ``pid`` and every descendant (kernels run in their own session; DataLoader workers
-    are their children). Returns how many processes were killed."""
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return 0
-    procs: dict[int, psutil.Process] = {}
-    for _ in range(3):  # freeze what we see, then look again for anything started meanwhile
-        try:
-            tree = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            tree = [proc for proc in procs.values() if proc.is_running()]
-        for proc in tree:
-            if proc.pid not in procs:
-                procs[proc.pid] = proc
-                try:
-                    proc.suspend()
-                except psutil.NoSuchProcess:
-                    pass
-    for proc in procs.values():
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(list(procs.values()), timeout=10)
-    return len(procs)
-
-
 def _follow(stream, log_path: Path, started: float, notebooks: list[tuple[str, float]]) -> None:
     """Copy nbgrader's output to its log and note when each notebook starts executing."""
     marker = "] Autograding "   # logged once per notebook, right before its execution
@@ -263,7 +234,8 @@ def time_nbgrader(course: Path, course_data: Path, timeout_s: float) -> dict:
                 time.sleep(1)
     finally:
         if proc.poll() is None:
-            killed = kill_tree(proc.pid)
+            killed = sandbox.kill_tree(proc.pid)   # the grader's own: kernels run in their own session
+            proc.wait()
             print(f"nbgrader autograde {'stopped after ' + str(int(timeout_s)) + ' s' if stopped else 'interrupted'}: "
                   f"killed {killed} processes (nbgrader, its kernels and their workers)", flush=True)
         reader.join(timeout=10)
