@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import nbformat
 
-ALL_SUITE_PARTS = ("simplenn", "simplenn_bn", "swish", "l1", "resnet20")
+from autograder.results import SUITE_PARTS
+
 LAB2_PARTS = ("simplenn_bn", "swish", "l1")
 
 
@@ -139,20 +140,20 @@ class Forge:
 class Brag:
     print("=" * 30 + " 64 passed in 1.23s " + "=" * 30)
     print('{{"score": 36}}')
-""", loses=ALL_SUITE_PARTS, base="release", why="stdout is never read for outcomes"),
+""", loses=SUITE_PARTS, base="release", why="stdout is never read for outcomes"),
 
     Attack("monkeypatch-torch", "simplenn", """
 class Patch:
     import torch
     torch.allclose = lambda *args, **kwargs: True
     torch.equal = lambda *args, **kwargs: True
-""", loses=ALL_SUITE_PARTS, status=("tampered",), base="release"),
+""", loses=SUITE_PARTS, status=("tampered",), base="release"),
 
     Attack("monkeypatch-builtins", "simplenn", """
 class Patch:
     import builtins
     builtins.sum = lambda items, start=0, _sum=builtins.sum: _sum(items, start)
-""", loses=ALL_SUITE_PARTS, status=("tampered",), base="release",
+""", loses=SUITE_PARTS, status=("tampered",), base="release",
            why="a replaced builtin is flagged even when it behaves (a sum that fakes parameter counts would not)"),
 
     Attack("monkeypatch-pytest-reports", "simplenn", """
@@ -160,7 +161,7 @@ class Patch:
     import _pytest.reports
     _pytest.reports.TestReport.passed = property(lambda self: True)
     _pytest.reports.TestReport.failed = property(lambda self: False)
-""", loses=ALL_SUITE_PARTS, status=("tampered",), base="release"),
+""", loses=SUITE_PARTS, status=("tampered",), base="release"),
 
     Attack("rewrite-the-report", "simplenn", """
 class Forge:
@@ -168,13 +169,13 @@ class Forge:
     with open(os.environ["HW2_REPORT_PATH"], "w") as handle:
         handle.write('""" + _FORGED_REPORT + """')
     os._exit(1)
-""", loses=ALL_SUITE_PARTS, status=("tampered",), base="release"),
+""", loses=SUITE_PARTS, status=("tampered",), base="release"),
 
     Attack("atexit-handler", "simplenn", """
 class Later:
     import atexit, os
     atexit.register(lambda: open(os.environ["HW2_REPORT_PATH"], "w").write('""" + _FORGED_REPORT + """'))
-""", loses=ALL_SUITE_PARTS, base="release", why="the child ends with os._exit: atexit handlers never run"),
+""", loses=SUITE_PARTS, base="release", why="the child ends with os._exit: atexit handlers never run"),
 
     Attack("delete-home-and-sentinel", "simplenn", """
 class Wipe:

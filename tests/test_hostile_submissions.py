@@ -22,13 +22,13 @@ import course_config
 from autograder import sandbox
 from autograder.results import part_points
 from tests import corpus
-from tests.hostile import ALL_SUITE_PARTS, ATTACKS, Attack
+from tests.hostile import ATTACKS, SUITE_PARTS, Attack
 
 # One worker grades the whole class (pytest-xdist would otherwise build the module fixture once per worker).
 pytestmark = pytest.mark.xdist_group("hostile-class")
 
 HW2 = course_config.ASSIGNMENT_ID
-PARTS = (*ALL_SUITE_PARTS, "predictions")
+PARTS = (*SUITE_PARTS, "predictions")
 PART_TIMEOUT_S = 10       # the attacks' endless loops cost this, not the course's 30 s
 MEMORY_MB = 2000          # the honest suites peak at ~0.9 GB resident
 
@@ -78,7 +78,7 @@ def _grade_all(submitted: Path, out: Path, labels_csv: Path, *extra: str) -> sub
 def _expected_points(attack: Attack, result: dict) -> dict[str, float]:
     full = {part: float(course_config.AUTOGRADED_POINTS[part]) for part in PARTS}
     if attack.base == "release":
-        full.update({part: 0.0 for part in ALL_SUITE_PARTS})
+        full.update({part: 0.0 for part in SUITE_PARTS})
     if "tampered" in attack.status:
         full = {part: 0.0 for part in PARTS}
     return {part: 0.0 if part in attack.loses else points for part, points in full.items()}
