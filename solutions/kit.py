@@ -31,14 +31,14 @@ class ModelSourceError(RuntimeError):
 @functools.lru_cache(maxsize=1)
 def load_lab3() -> types.ModuleType:
     """The definitions of the Lab 3 source notebook: ``ResNet20``, ``scale_milestones`` and its settings."""
-    from tools.notebook_defs import load_definitions
+    from tools.notebook_defs import is_available, load_definitions
 
     lab3 = load_definitions(LAB3_NOTEBOOK)
     missing = [name for name in ("ResNet20", "scale_milestones", "LEARNING_RATE", "MOMENTUM", "WEIGHT_DECAY",
                                  "TRAIN_BATCH_SIZE", "VAL_BATCH_SIZE", "MILESTONES", "GAMMA", "EPOCHS")
-               if not hasattr(lab3, name)]
+               if not is_available(getattr(lab3, name, None)) or not hasattr(lab3, name)]
     if missing:
-        problems = "; ".join(lab3.__extraction_problems__) or "no unparsable cells"
+        problems = "; ".join(lab3.__extraction_problems__) or "no unparsable or skipped statements"
         raise ModelSourceError(f"{LAB3_NOTEBOOK} does not define {', '.join(missing)} ({problems}): "
                                "restore the notebook's solution and settings cells")
     return lab3

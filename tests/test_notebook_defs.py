@@ -4,7 +4,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from tools.notebook_defs import extract, load_definitions, strip_ipython
+from tools.notebook_defs import (UnavailableName, extract, is_available, load_definitions, parse_extracted,
+                                 run_statements, strip_ipython)
 
 
 def _notebook(tmp_path, *cells: str, markdown: str | None = None):
@@ -56,7 +57,7 @@ def test_unparsable_cells_are_reported_and_skipped(tmp_path):
     module = load_definitions(path)
     assert module.after() == 2
     problems = module.__extraction_problems__
-    assert len(problems) == 2 and problems[0].startswith("code cell 2 line 1:") and "skipped" in problems[0]
+    assert len(problems) == 2 and problems[0].startswith("code cell 2, line 1:") and "skipped" in problems[0]
 
 
 def test_a_later_definition_wins(tmp_path):
@@ -83,3 +84,70 @@ def test_not_a_notebook_fails_clearly(tmp_path):
 def test_a_non_python_cell_magic_drops_the_cell():
     assert strip_ipython("%%html\n<b>hi</b>") is None
     assert strip_ipython("%%capture out\nx = 1") == "\nx = 1"
+
+
+COLAB_CELL = ("from google.colab import drive\ndrive.mount('/content/drive')\n!pip install torchsummary\n"
+              "%cd /content/drive/MyDrive/hw2\nimport math\nfrom torchsummary import summary")
+
+
+def test_an_import_the_environment_lacks_costs_only_what_uses_it(tmp_path):
+    path = _notebook(tmp_path, COLAB_CELL,
+                     "def area(r):\n    return math.pi * r * r",
+                     "def describe(model):\n    return summary(model, (3, 32, 32))")
+    module = load_definitions(path)
+    assert module.area(1) == pytest.approx(3.14159, rel=1e-5)
+    assert module.__extraction_problems__ == [
+        "code cell 1, line 1: `from google.colab import drive` skipped: no module named 'google' in the grading "
+        "environment",
+        "code cell 1, line 6: `from torchsummary import summary` skipped: no module named 'torchsummary' in the "
+        "grading environment"]
+    with pytest.raises(UnavailableName, match=r"summary is not available: `from torchsummary import summary` "
+                                              r"\(student.ipynb, code cell 1, line 6\) was skipped"):
+        module.describe(object())
+    assert not is_available(module.drive) and not is_available(module.drive.mount)
+
+
+def test_a_definition_that_fails_costs_only_itself_and_what_needs_it(tmp_path):
+    path = _notebook(tmp_path, "import sys", "class Quit:\n    sys.exit(3)",
+                     "def default(x=undefined_name):\n    return x",
+                     "class Child(Quit):\n    pass",
+                     "def fine():\n    return 'loaded'")
+    module = load_definitions(path)
+    assert module.fine() == "loaded"
+    problems = module.__extraction_problems__
+    assert problems == [
+        "code cell 2, line 1: `class Quit:` skipped: it raised SystemExit(3) (sys.exit / exit())",
+        "code cell 3, line 1: `def default(x=undefined_name):` skipped: NameError: name 'undefined_name' is not defined",
+        "code cell 4, line 1: `class Child(Quit):` skipped: it needs Quit, which is not available"]
+    with pytest.raises(UnavailableName) as error:   # the first failure is named once, not a chain of them
+        module.Child()
+    assert str(error.value) == ("Child is not available (it needs Quit): `class Quit:` (student.ipynb, code cell 2, "
+                                "line 1) was skipped: it raised SystemExit(3) (sys.exit / exit())")
+
+
+def test_a_failed_redefinition_keeps_the_earlier_one_as_the_kernel_does(tmp_path):
+    path = _notebook(tmp_path, "def model():\n    return 'first'", "def model(size=missing):\n    return 'second'")
+    module = load_definitions(path)
+    assert module.model() == "first"
+    assert module.__extraction_problems__[0].endswith("(the earlier model of code cell 1, line 1 is used instead)")
+
+
+def test_the_extracted_source_round_trips_with_notebook_positions(tmp_path):
+    path = _notebook(tmp_path, "import torch\n\n\n@torch.no_grad()\ndef predict(x):\n    return x",
+                     "print('dropped')\nEPOCHS = 3\nclass Net:\n    pass")
+    extraction = extract(path)
+    statements = parse_extracted(extraction.source())
+    assert [s.where for s in statements] == [s.where for s in extraction.statements] == [
+        "code cell 1, line 1", "code cell 1, line 4", "code cell 2, line 2", "code cell 2, line 3"]
+    assert statements[1].first_line() == "def predict(x):"
+
+
+def test_skipped_statements_are_unavailable_with_the_callers_reason_and_others_run_in_order(tmp_path):
+    path = _notebook(tmp_path, "class Spin:\n    pass", "def ok():\n    return 1")
+    statements = extract(path).statements
+    seen, namespace = [], {}
+    problems = run_statements(statements, namespace, "lab.ipynb", skip={"code cell 1, line 1": "it looped"},
+                              on_statement=lambda statement: seen.append(statement.where))
+    assert problems == [] and seen == ["code cell 2, line 1"] and namespace["ok"]() == 1
+    with pytest.raises(UnavailableName, match="it looped"):
+        namespace["Spin"]()

@@ -104,10 +104,9 @@ def test_reference_lines_cover_the_solutions():
 @pytest.mark.parametrize("notebook, names", CONTRACT.items())
 def test_release_keeps_every_name_the_autograder_imports(notebook, names):
     defined = {}
-    for _, module in extract(RELEASE / notebook).cells:
-        for node in module.body:
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
-                defined[node.name] = ast.get_docstring(node) or ""
+    for statement in extract(RELEASE / notebook).statements:
+        if isinstance(statement.node, (ast.ClassDef, ast.FunctionDef)):
+            defined[statement.node.name] = ast.get_docstring(statement.node) or ""
     for name in names:
         assert name in defined, f"{notebook} must define {name}"
         assert "do not rename" in defined[name].lower(), f"{name}'s docstring must say 'Do not rename'"
