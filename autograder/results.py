@@ -1,16 +1,25 @@
 """Turn suite outcomes and the predictions score into Gradescope's results.json and the student's feedback.md.
 
-Points come from course_config.AUTOGRADED_POINTS: a part's points are shared among its tests in
-proportion to their weights (``@pytest.mark.points``). A part with no test outcome (its suite could not
-run) appears as one failed test worth the whole part, with the reason.
+A hidden-suite part appears as one scored row, ``<part>: part total`` (its points from
+course_config.AUTOGRADED_POINTS less what each failed check costs, see autograder/rubric.py, never below 0),
+whose output lists each distinct cause once, followed by one unscored row per check (passed or failed, with
+its message and its cost). A part with no outcome (its suite could not run) is one failed row worth the whole
+part, with the reason. Every message a student sees is one line of at most ``MESSAGE_CHARS`` characters.
 """
 from __future__ import annotations
 
 import grade_predictions
 
 import course_config
+from autograder import rubric
 
 SUITE_PARTS = ("simplenn", "simplenn_bn", "swish", "l1", "resnet20")
+MESSAGE_CHARS = 300
+
+
+def _one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _test(name: str, part: str, score: float, max_score: float, passed: bool, output: str) -> dict:
@@ -19,21 +28,63 @@ def _test(name: str, part: str, score: float, max_score: float, passed: bool, ou
             "visibility": course_config.GRADESCOPE_TEST_VISIBILITY, "tags": [part]}
 
 
+def _points(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _verdicts(outcomes: list[dict]) -> dict[str, str | None]:
+    """Check name -> None (passed) or the message of its first failed case, in report order."""
+    verdicts: dict[str, str | None] = {}
+    for outcome in outcomes:
+        if verdicts.get(outcome["check"]) is None:   # not seen yet, or every case so far passed
+            verdicts[outcome["check"]] = None if outcome["passed"] else _one_line(outcome["message"] or "failed")
+    return verdicts
+
+
+def _causes(failed: list[tuple[rubric.Check, str]], points: float) -> list[str]:
+    """One line per distinct message: what it costs (at most the part's points), and which check (or how
+    many) it failed."""
+    by_message: dict[str, list[rubric.Check]] = {}
+    for check, message in failed:
+        by_message.setdefault(message, []).append(check)
+    lines = []
+    for message, checks in by_message.items():
+        cost = _points(min(points, sum(check.cost for check in checks)))
+        if len(checks) == 1:
+            lines.append(f"-{cost}: {checks[0].name.split(': ', 1)[1]}: {message}")
+        else:
+            lines.append(f"-{cost} ({len(checks)} checks): {message}")
+    return lines
+
+
+def _part_tests(part: str, outcomes: list[dict]) -> list[dict]:
+    points = course_config.AUTOGRADED_POINTS[part]
+    verdicts = _verdicts(outcomes)
+    checks = rubric.checks(part)
+    failed = [(check, verdicts[check.name]) for check in checks if verdicts.get(check.name)]
+    score = rubric.score(part, {check.name for check, _ in failed})
+    if failed:
+        summary = "\n".join([f"lost {_points(points - score)} of {points:g} points:", *_causes(failed, points)])
+    else:
+        summary = f"all {len(checks)} checks passed"
+    tests = [_test(f"{part}: part total", part, score, points, not failed, summary)]
+    for check in checks:
+        message = verdicts.get(check.name)
+        output = f"-{_points(check.cost)} of {points:g} points: {message}" if message else ""
+        tests.append(_test(check.name, part, 0.0, 0.0, message is None, output))
+    return tests
+
+
 def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[dict]:
-    """Gradescope tests for the hidden suites' parts."""
+    """Gradescope tests for the hidden suites' parts: a scored total per part, then its unscored checks."""
     tests = []
     for part in SUITE_PARTS:
-        points = course_config.AUTOGRADED_POINTS[part]
         mine = [o for o in outcomes if o["part"] == part]
         if not mine:
-            reason = part_errors.get(part, "its hidden tests did not run")
-            tests.append(_test(f"{part}: hidden tests", part, 0.0, points, False, reason))
+            reason = _one_line(part_errors.get(part, "its hidden tests did not run"))
+            tests.append(_test(f"{part}: part total", part, 0.0, course_config.AUTOGRADED_POINTS[part], False, reason))
             continue
-        total_weight = sum(o["weight"] for o in mine)
-        for outcome in mine:
-            share = points * outcome["weight"] / total_weight
-            tests.append(_test(outcome["name"], part, share if outcome["passed"] else 0.0, share,
-                               outcome["passed"], outcome["message"]))
+        tests += _part_tests(part, mine)
     return tests
 
 
@@ -74,15 +125,21 @@ def part_points(results: dict) -> dict[str, float]:
 
 
 def feedback_markdown(results: dict) -> str:
+    """The student's feedback: points per part, then what to fix, each cause once per part."""
     earned = part_points(results)
     lines = [f"# {course_config.ASSIGNMENT_ID} autograder feedback", "",
              f"**{results['score']:g} / {round(sum(t['max_score'] for t in results['tests']), 2):g} autograded points** "
              f"(graded on {results['extra_data']['device']}; written answers are graded by hand).", "",
              "| part | points |", "| --- | --- |"]
     lines += [f"| {part} | {earned[part]:g} / {course_config.AUTOGRADED_POINTS[part]:g} |" for part in earned]
-    failed = [t for t in results["tests"] if t["status"] == "failed"]
+    failed = [t for t in results["tests"] if t["status"] == "failed" and t["max_score"] > 0]
     if failed:
-        lines += ["", "## What to fix", ""] + [f"- **{t['name']}**: {t['output']}" for t in failed]
+        lines += ["", "## What to fix"]
+        for test in failed:
+            part = test["tags"][0]
+            causes = test["output"].splitlines()
+            lines += ["", f"**{part}** ({earned[part]:g} / {course_config.AUTOGRADED_POINTS[part]:g}): {causes[0]}"]
+            lines += [f"- {cause}" for cause in causes[1:]]
     if results["extra_data"]["problems"]:
         lines += ["", "## Notes", ""] + [f"- {p}" for p in results["extra_data"]["problems"]]
     return "\n".join(lines) + "\n"

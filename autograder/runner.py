@@ -5,9 +5,10 @@ a report as tests start and end (``suites/report_plugin.py``), so when a run is 
 ``GRADING_PART_TIMEOUT_S``, the memory or process limit) or dies (``os._exit``, a crash), the parent knows
 what was running and grades again without it:
 
-- the stop happened while a notebook's code was loading -> that module is marked broken and its tests fail
-  at once in the next run (an endless loop at the top level of the Lab 2 notebook costs its three parts,
-  once);
+- the stop happened while a statement of a notebook's code was loading (an endless loop in a class body,
+  ``os._exit`` in a default argument) -> the next run skips that statement, so only the tests that need
+  what it defines fail; after ``MAX_STATEMENT_BLAMES`` such statements, or a stop before any statement ran,
+  the whole module is marked broken and its tests fail at once;
 - it happened inside a test -> that test's part gets 0 with the reason, and the next run leaves it out.
 
 Only a run that finished is trusted, and only if its report carries the nonce the parent sent through a
@@ -26,15 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import course_config
-from autograder import sandbox
+from autograder import rubric, sandbox
 from autograder.results import SUITE_PARTS
+from autograder.submission import GRADED_NOTEBOOKS
 from autograder.suites.report_plugin import CANARY_PART, part_of
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 KIT_DIR = SUITES_DIR.parent                                                              # the autograder package
 STUDENT_PACKAGE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID   # holds tools/
-# The worst a submission can force: one stop per part and per notebook module, then a clean run.
-MAX_RUNS = len(SUITE_PARTS) + 3 + 1
+# Statements of one module that may each stop a run (and be skipped in the next) before the whole module is.
+MAX_STATEMENT_BLAMES = 2
+# The worst a submission can force: one stop per part, per blamed statement and per module, then a clean run.
+MAX_RUNS = len(SUITE_PARTS) + len(GRADED_NOTEBOOKS) * (MAX_STATEMENT_BLAMES + 1) + 1
+# Skipped statements reported per module, and characters of each line, in the student's feedback.
+PROBLEMS_PER_MODULE, PROBLEM_CHARS = 20, 300
 # How bad each status is; the submission's status is the worst of its runs.
 STATUS_SEVERITY = ("ok", "exited", "timeout", "processes", "memory", "error", "tampered")
 _REPORT_POLL_S = 0.2
@@ -56,6 +62,14 @@ class SandboxPolicy:
         if self.kind == "bwrap" and sandbox.bwrap_problem():
             raise sandbox.SandboxUnavailable(f"--sandbox bwrap was asked for but {sandbox.bwrap_problem()}")
         return self.kind == "bwrap"
+
+
+@dataclass
+class _Skips:
+    """What the next run leaves out: modules whose loading stopped a run, and statements that did (by notebook
+    key, then ``code cell C, line L``); the values are the reasons the child reports."""
+    modules: dict[str, str] = field(default_factory=dict)
+    statements: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,7 +124,7 @@ def _layout(private: Path, student_dir: Path, use_bwrap: bool, user: int | None)
                    Path("/tmp"), [kit, kit / "student_package"], mounts)
 
 
-def _child_env(layout: _Layout, device: str, nonce_fd: int, broken_modules: dict[str, str]) -> dict:
+def _child_env(layout: _Layout, device: str, nonce_fd: int, skips: _Skips) -> dict:
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": str(layout.home), "TMPDIR": str(layout.home),
@@ -120,7 +134,7 @@ def _child_env(layout: _Layout, device: str, nonce_fd: int, broken_modules: dict
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "HW2_STUDENT_DIR": str(layout.student), "HW2_REPORT_PATH": str(layout.report),
         "HW2_GRADING_DEVICE": device, "HW2_NONCE_FD": str(nonce_fd),
-        "HW2_BROKEN_MODULES": json.dumps(broken_modules),
+        "HW2_BROKEN_MODULES": json.dumps(skips.modules), "HW2_SKIPPED_STATEMENTS": json.dumps(skips.statements),
     }
     for name in ("CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL"):
         if name in os.environ:
@@ -139,9 +153,13 @@ def _read_report(path: Path, nonce: str) -> dict | None:
     if not isinstance(report, dict) or report.get("nonce") != nonce:
         raise Forgery("the grading report does not carry this run's nonce (it was written by student code)")
     if not isinstance(report.get("tests"), list) or not all(
-            isinstance(t, dict) and {"nodeid", "part", "name", "weight", "passed", "message"} <= t.keys()
+            isinstance(t, dict) and {"nodeid", "part", "check", "name", "passed", "message"} <= t.keys()
             for t in report["tests"]):
         raise Forgery("the grading report has the wrong shape")
+    problems = report.get("problems", {})
+    if not isinstance(problems, dict) or not all(
+            isinstance(lines, list) and all(isinstance(line, str) for line in lines) for lines in problems.values()):
+        raise Forgery("the grading report's problems have the wrong shape")
     return report
 
 
@@ -182,7 +200,7 @@ class _Attempt:
     forgery: str | None
 
 
-def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: dict[str, str],
+def _run_once(student_dir: Path, device: str, parts: list[str], skips: _Skips,
               policy: SandboxPolicy, deadline: float, use_bwrap: bool, user: int | None) -> _Attempt:
     with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private_name:
         private = Path(private_name)
@@ -200,7 +218,7 @@ def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: 
         host_report = private / "report" / "report.json"
         try:
             finished = sandbox.run_watched(
-                argv, env=_child_env(layout, device, read_end, broken_modules), cwd=private / "home",
+                argv, env=_child_env(layout, device, read_end, skips), cwd=private / "home",
                 memory_mb=policy.memory_mb, max_processes=policy.max_processes,
                 should_stop=_Watch(host_report, nonce, policy, deadline), pass_fds=(read_end,), use_bwrap=use_bwrap,
                 user=user)
@@ -212,8 +230,9 @@ def _run_once(student_dir: Path, device: str, parts: list[str], broken_modules: 
             return _Attempt(finished, None, str(forgery))
 
 
-def _check_genuine(attempt: _Attempt) -> None:
-    """Raise Forgery unless a finished run looks exactly like a genuine one."""
+def _check_genuine(attempt: _Attempt, parts: list[str]) -> None:
+    """Raise Forgery unless a finished run looks exactly like a genuine one: every canary failed, pytest exited
+    1, and the graded parts report exactly the checks of the rubric, each with a verdict."""
     canaries = [t for t in attempt.report["tests"] if t["part"] == CANARY_PART]
     if not canaries:
         raise Forgery("the canary tests are missing from a finished grading run")
@@ -224,11 +243,24 @@ def _check_genuine(attempt: _Attempt) -> None:
     if attempt.finished.exit_code != 1:
         raise Forgery(f"pytest exited with status {attempt.finished.exit_code} although the canaries failed "
                       "(a genuine run exits 1)")
+    graded = [t for t in attempt.report["tests"] if t["part"] != CANARY_PART]
+    if not all(isinstance(t["passed"], bool) and isinstance(t["message"], str) for t in graded):
+        raise Forgery("the grading report's verdicts have the wrong types")
+    reported = {(t["part"], t["check"]) for t in graded}
+    expected = {(part, check.name) for part in parts for check in rubric.checks(part)}
+    if reported != expected:
+        odd = sorted(name for _, name in reported ^ expected)[:3]
+        raise Forgery(f"the grading report's checks are not those of the hidden suites ({', '.join(odd)})")
+
+
+def _notebook(key) -> str:
+    return course_config.NOTEBOOKS[key] if key in GRADED_NOTEBOOKS else "a notebook"
 
 
 def _what_was_running(report: dict | None) -> str:
     if report and report.get("loading"):
-        return f"while loading the code of {report['loading']}"
+        statement = report.get("statement")
+        return f"while {statement if isinstance(statement, str) else 'the code'} of {_notebook(report['loading'])} loaded"
     if report and report.get("current"):
         return f"in {report['current'].split('::')[-1]}"
     return "before any test started"
@@ -242,16 +274,21 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
     user = None if use_bwrap else sandbox.fallback_user()
     run = SuiteRun(device=device, sandbox="bwrap" if use_bwrap else
                    "subprocess" + ("" if user is None else f" as uid {user}"))
-    broken_modules: dict[str, str] = {}
+    skips = _Skips()
+    load_problems: dict[str, list[str]] = {}   # notebook key -> skipped statements, from the last run that loaded it
     parts = list(SUITE_PARTS)
     while parts and run.runs < MAX_RUNS:
         run.runs += 1
-        attempt = _run_once(student_dir, device, parts, broken_modules, policy, deadline, use_bwrap, user)
+        attempt = _run_once(student_dir, device, parts, skips, policy, deadline, use_bwrap, user)
+        if attempt.report:   # the child's text: kept short before it reaches the student's feedback
+            load_problems.update({key: [line[:PROBLEM_CHARS] for line in lines[:PROBLEMS_PER_MODULE]]
+                                  for key, lines in attempt.report.get("problems", {}).items()
+                                  if key in GRADED_NOTEBOOKS})
         try:
             if attempt.forgery:
                 raise Forgery(attempt.forgery)
             if attempt.finished.stop is None and attempt.report and attempt.report["finished"]:
-                _check_genuine(attempt)
+                _check_genuine(attempt, parts)
                 run.tests = [t for t in attempt.report["tests"] if t["part"] != CANARY_PART]
                 run.device = attempt.report.get("device", device)
                 break
@@ -262,15 +299,21 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
                                  "until they have looked at it")
             break
         stop = attempt.finished.stop
-        where = _what_was_running(attempt.report)
         status = stop.kind if stop else "exited"
-        reason = (f"{stop.detail} {where}" if stop else
-                  f"the grading process exited (status {attempt.finished.exit_code}) {where}: "
-                  "os._exit, sys.exit outside a test, or a crash")
+        cause = stop.detail if stop else (f"the grading process exited (status {attempt.finished.exit_code}: "
+                                          "os._exit, sys.exit outside a test, or a crash)")
+        reason = f"{cause} {_what_was_running(attempt.report)}"
         report = attempt.report or {}
-        if report.get("loading") and report["loading"] not in broken_modules:
-            broken_modules[report["loading"]] = reason
-            run.note(status, f"{report['loading']}: {reason}")
+        loading, statement = report.get("loading"), report.get("statement")
+        if loading in GRADED_NOTEBOOKS and loading not in skips.modules:
+            blamed = skips.statements.setdefault(loading, {})
+            if (isinstance(statement, str) and len(statement) <= 40 and statement not in blamed
+                    and len(blamed) < MAX_STATEMENT_BLAMES):
+                blamed[statement] = f"it stopped an earlier grading run: {cause}"
+                run.note(status, f"{_notebook(loading)}: {statement} was skipped: {cause}")
+            else:
+                skips.modules[loading] = reason
+                run.note(status, f"{_notebook(loading)}: {reason}")
         elif report.get("current") and part_of(report["current"]) in parts:
             part = part_of(report["current"])
             parts.remove(part)
@@ -287,5 +330,6 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
             for part in parts:
                 run.part_errors[part] = reason
             break
+    run.problems = [line for key in GRADED_NOTEBOOKS for line in load_problems.get(key, [])] + run.problems
     run.seconds = time.monotonic() - started
     return run

@@ -45,12 +45,26 @@ ATTACKS = (
 class Quit:
     import sys
     sys.exit(0)
-""", loses=("simplenn",), why="SystemExit while the module loads is a failed load, not the end of grading"),
+""", loses=(), why="SystemExit while a statement loads skips that statement only: nothing needs Quit"),
 
     Attack("os-exit-in-default-argument", "resnet", """
 def stop(code=__import__("os")._exit(0)):
     return code
-""", loses=("resnet20",), status=("exited",), why="the process dies while the module loads: that module is broken"),
+""", loses=(), status=("exited",), why="the process dies while a statement loads: the next run skips that statement"),
+
+    Attack("three-exits-at-load", "simplenn", """
+class One:
+    __import__("os")._exit(0)
+
+
+class Two:
+    __import__("os")._exit(0)
+
+
+class Three:
+    __import__("os")._exit(0)
+""", loses=("simplenn",), status=("exited",),
+           why="after two statements skipped for stopping a run, a third stop marks the whole module broken"),
 
     Attack("os-exit-in-forward", "simplenn_dev", """
 class Swish(nn.Module):
@@ -70,7 +84,7 @@ class ResNet20(ResNet20):
 class Spin:
     while True:
         pass
-""", loses=LAB2_PARTS, status=("timeout",), why="one stop costs every part that needs the module, once"),
+""", loses=(), status=("timeout",), why="one stop costs only what the looping statement defines (nothing here), once"),
 
     Attack("memory-bomb", "simplenn", """
 class SimpleNN(SimpleNN):

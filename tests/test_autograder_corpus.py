@@ -4,7 +4,10 @@ Every case is graded end to end by ``autograder.grade.grade_submission`` (extrac
 a child process, predictions scored in the parent) on the CPU, against the synthetic course data's labels:
 
 * the source notebooks get every autograded point, and every valid variant does too;
-* every mutant loses points in exactly the parts it breaks and keeps full points elsewhere;
+* every mutant loses exactly the share of each part it breaks that the rubric decides (README "What a
+  mistake costs") and keeps full points elsewhere;
+* files saved under a download suffix, in capitals or in a sub-folder are graded with a note; others are
+  named in the feedback;
 * the release stubs get 0 in every suite part, each failure saying "not implemented";
 * hostile notebooks, missing notebooks and missing or invalid predictions get clear messages.
 
@@ -23,7 +26,7 @@ from autograder.grade import grade_submission
 from autograder.results import part_points
 from autograder.submission import notebook_defs
 from tests import corpus
-from tests.corpus import MUTANTS, RELEASE_DIR, SUITE_PARTS, VARIANTS, build_case, build_submission
+from tests.corpus import MISNAMED, MUTANTS, RELEASE_DIR, SUITE_PARTS, VARIANTS, build_case, build_submission
 
 PARTS = (*SUITE_PARTS, "predictions")
 NOTEBOOK_PARTS = {"simplenn": ("simplenn",), "simplenn_dev": ("simplenn_bn", "swish", "l1"),
@@ -62,11 +65,21 @@ def assert_full_marks(result: dict, parts) -> None:
             f"{_failures(result, part)}"
 
 
-def assert_loses(result: dict, parts) -> None:
+def assert_loses(result: dict, loses: dict[str, float]) -> None:
+    """Each part of ``loses`` lost exactly that share of its points, and says why."""
     earned = part_points(result)
-    for part in parts:
-        assert earned[part] < course_config.AUTOGRADED_POINTS[part] - 1e-3 and _failures(result, part), \
-            f"{part} should lose points, got all {earned[part]} (no test of the part catches this mistake)"
+    for part, share in loses.items():
+        points = course_config.AUTOGRADED_POINTS[part]
+        assert _failures(result, part) and points - earned[part] == pytest.approx(share * points, abs=1e-3), \
+            f"{part} should lose {share * points:g} of {points} points, lost {points - earned[part]:g}: " \
+            f"{_failures(result, part)}"
+    assert_full_marks(result, [part for part in PARTS if part not in loses])
+
+
+def assert_notes(result: dict, notes) -> None:
+    problems = result["extra_data"]["problems"]
+    for note in notes:
+        assert sum(note in problem for problem in problems) == 1, f"expected the note {note!r} once in {problems}"
 
 
 def _with_gap(case):
@@ -75,9 +88,9 @@ def _with_gap(case):
 
 
 def test_corpus_ids_are_unique_and_every_suite_part_has_mutants():
-    ids = [case.id for case in (*MUTANTS, *VARIANTS)]
+    ids = [case.id for case in (*MUTANTS, *VARIANTS, *MISNAMED)]
     assert len(ids) == len(set(ids))
-    assert len(MUTANTS) >= 25 and len(VARIANTS) >= 8
+    assert len(MUTANTS) >= 29 and len(VARIANTS) >= 16 and len(MISNAMED) >= 5
     assert set().union(*(m.loses for m in MUTANTS)) == set(SUITE_PARTS)
     assert {v.notebook for v in VARIANTS} == set(NOTEBOOK_PARTS)
 
@@ -106,13 +119,20 @@ def test_source_notebooks_get_every_autograded_point(tmp_path, labels_csv, label
 def test_valid_variant_gets_full_marks(variant, tmp_path, labels_csv, labels):
     result = grade(build_case(variant, tmp_path / "submission", labels_csv), tmp_path, labels)
     assert_full_marks(result, PARTS)
+    assert_notes(result, variant.notes)
 
 
 @pytest.mark.parametrize("mutant", [_with_gap(m) for m in MUTANTS])
-def test_mutant_loses_points_exactly_where_it_is_wrong(mutant, tmp_path, labels_csv, labels):
+def test_mutant_loses_what_the_rubric_decides_exactly_where_it_is_wrong(mutant, tmp_path, labels_csv, labels):
     result = grade(build_case(mutant, tmp_path / "submission", labels_csv), tmp_path, labels)
-    assert_loses(result, sorted(mutant.loses))
-    assert_full_marks(result, [part for part in PARTS if part not in mutant.loses])
+    assert_loses(result, mutant.loses)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in MISNAMED])
+def test_misnamed_files_are_graded_with_a_note_or_named(case, tmp_path, labels_csv, labels):
+    result = grade(build_case(case, tmp_path / "submission", labels_csv), tmp_path, labels)
+    assert_loses(result, case.loses)
+    assert_notes(result, case.notes)
 
 
 def test_release_stubs_get_nothing_and_say_not_implemented(tmp_path, labels_csv, labels):

@@ -6,22 +6,29 @@ child process. A test asks for a student object with ``student_object("simplenn"
 builds one with ``build("resnet", "ResNet20", num_classes=10)``; a missing notebook, a missing name, a
 stub still raising NotImplementedError or a crash all fail the test with one clear sentence.
 
-Every test's docstring (first line) is its name in the report, prefixed by its part id, the file
-name's ``test_<part id>.py``. ``@pytest.mark.points(w)`` weighs a test within its part (default 1).
+A module is loaded statement by statement (``tools.notebook_defs.run_statements``): a statement that fails
+(an import the grading image lacks, a class body that raises) is skipped and reported once, and only the
+tests that need what it defines fail. Statements that stopped an earlier grading run (an endless loop,
+``os._exit``) arrive in ``$HW2_SKIPPED_STATEMENTS`` and are skipped with that reason.
+
+Every test's docstring (first line) is its check's name in the report, prefixed by its part id, the file
+name's ``test_<part id>.py``. ``@pytest.mark.deduction(share)`` is the share of the part that failing the
+check costs (see autograder/results.py).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 import traceback
+import types
 from pathlib import Path
 
 import pytest
 import torch
 
 from autograder.suites import report_plugin
+from tools import notebook_defs
 
 NOTEBOOK_NAMES = {
     "simplenn": "simplenn-cifar10.ipynb",
@@ -29,52 +36,75 @@ NOTEBOOK_NAMES = {
     "resnet": "resnet-cifar10.ipynb",
 }
 _loaded: dict[str, object] = {}
-# Modules whose loading stopped an earlier grading run (an endless loop, os._exit, a memory bomb at the top
-# level): the parent passes the reason and their tests fail at once instead of stopping this run too.
+_statements: dict[str, list[notebook_defs.Statement]] = {}
+# Modules whose loading stopped an earlier grading run before any statement ran, and statements that did
+# (an endless loop, os._exit, a memory bomb in a class body): the parent passes the reasons.
 _BROKEN_MODULES: dict[str, str] = json.loads(os.environ.get("HW2_BROKEN_MODULES", "{}"))
+_SKIPPED_STATEMENTS: dict[str, dict[str, str]] = json.loads(os.environ.get("HW2_SKIPPED_STATEMENTS", "{}"))
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "points(weight): relative weight of a test within its part")
+    config.addinivalue_line("markers", "deduction(share): the share of its part that failing this check costs")
 
 
 def _student_dir() -> Path:
     return Path(os.environ["HW2_STUDENT_DIR"])
 
 
+def _cell_of(key: str, line: int) -> int | None:
+    """The notebook code cell of line ``line`` of the extracted module ``key``."""
+    for statement in _statements.get(key, ()):
+        if statement.node.lineno <= line <= (statement.node.end_lineno or statement.node.lineno):
+            return statement.cell
+    return None
+
+
 def _short_error(error: BaseException) -> str:
-    """'ValueError: message (cell 5, line 12)' from the innermost frame in student code."""
+    """'ValueError: message (simplenn-cifar10.ipynb, code cell 5: `x = ...`)' from the innermost frame in
+    student code."""
     where = ""
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.filename.endswith(".py") and Path(frame.filename).parent == _student_dir():
-            where = f" (line {frame.lineno}: {frame.line})" if frame.line else f" (line {frame.lineno})"
+        path = Path(frame.filename)
+        if path.suffix == ".py" and path.parent == _student_dir() and path.stem in NOTEBOOK_NAMES:
+            cell = _cell_of(path.stem, frame.lineno)
+            place = NOTEBOOK_NAMES[path.stem] + (f", code cell {cell}" if cell else "")
+            where = f" ({place}: `{frame.line}`)" if frame.line else f" ({place})"
             break
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}{': ' + message if message else ''}{where}"
 
 
+def _load(key: str, path: Path):
+    """The module of ``path`` loaded statement by statement; its skipped statements go to the report."""
+    module = types.ModuleType(f"student_{key}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module
+    report_plugin.mark_loading(key)
+    try:
+        _statements[key] = notebook_defs.parse_extracted(path.read_text(encoding="utf-8"))
+        problems = notebook_defs.run_statements(
+            _statements[key], module.__dict__, NOTEBOOK_NAMES[key], filename=str(path),
+            skip=_SKIPPED_STATEMENTS.get(key), on_statement=lambda statement: report_plugin.mark_loading(
+                key, statement.where))
+    except BaseException as error:  # SystemExit and KeyboardInterrupt included: a test must not end the run
+        return f"{NOTEBOOK_NAMES[key]} does not load: {_short_error(error)}"
+    finally:
+        report_plugin.mark_loading(None)
+    report_plugin.add_problems(key, [f"{NOTEBOOK_NAMES[key]}: {problem}" for problem in problems])
+    return module
+
+
 def student_module(key: str):
     """The student's extracted notebook ``key``; fails the test when it was not submitted or does not load."""
-    if key in _loaded:
-        result = _loaded[key]
-    else:
+    if key not in _loaded:
         path = _student_dir() / f"{key}.py"
         if not path.is_file():
-            result = f"{NOTEBOOK_NAMES[key]} was not submitted"
+            _loaded[key] = f"{NOTEBOOK_NAMES[key]} was not submitted"
         elif key in _BROKEN_MODULES:
-            result = f"{NOTEBOOK_NAMES[key]} does not load: {_BROKEN_MODULES[key]}"
+            _loaded[key] = f"{NOTEBOOK_NAMES[key]} does not load: {_BROKEN_MODULES[key]}"
         else:
-            spec = importlib.util.spec_from_file_location(f"student_{key}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            report_plugin.mark_loading(key)
-            try:
-                spec.loader.exec_module(module)
-                result = module
-            except BaseException as error:  # SystemExit and KeyboardInterrupt included: a test must not end the run
-                result = f"{NOTEBOOK_NAMES[key]} does not load: {_short_error(error)}"
-            report_plugin.mark_loading(None)
-        _loaded[key] = result
+            _loaded[key] = _load(key, path)
+    result = _loaded[key]
     if isinstance(result, str):
         pytest.fail(result, pytrace=False)
     return result
@@ -86,7 +116,10 @@ def student_object(key: str, name: str):
     if not hasattr(module, name):
         pytest.fail(f"{name} is not defined in {NOTEBOOK_NAMES[key]} (the autograder imports it by this name: "
                     "do not rename it)", pytrace=False)
-    return getattr(module, name)
+    value = getattr(module, name)
+    if not notebook_defs.is_available(value):
+        pytest.fail(str(value.error()), pytrace=False)
+    return value
 
 
 def call_student(what: str, function, *args, **kwargs):

@@ -4,10 +4,12 @@ The report is rewritten (atomically) whenever a test starts or ends, so the pare
 if the child dies or is stopped, knows which test or which notebook's code was running::
 
     {"nonce": ..., "device": ..., "finished": bool, "exit_status": int | null,
-     "current": nodeid | null, "loading": notebook key | null,
-     "tests": [{"nodeid", "part", "name", "weight", "passed", "message"}]}
+     "current": nodeid | null, "loading": notebook key | null, "statement": "code cell C, line L" | null,
+     "problems": {notebook key: [skipped statement, ...]},
+     "tests": [{"nodeid", "part", "check", "name", "passed", "message"}]}
 
-Test names are ``<part id>: <docstring's first line>`` (plus the parameter id of a parametrized test).
+Test names are ``<part id>: <docstring's first line>`` (plus the parameter id of a parametrized test). What
+a failed check costs is not the report's business: the parent reads it from the suites (autograder/rubric.py).
 The nonce comes from a pipe ($HW2_NONCE_FD) read when this plugin loads, before any student code exists;
 a report without it is a forgery. Canary tests (``test_canary.py``) run last. When the session is over the
 process ends with ``os._exit``: student ``atexit`` handlers and stray threads never run after the report.
@@ -36,7 +38,8 @@ _NONCE = _read_nonce()
 _REPORT_PATH = os.environ.get("HW2_REPORT_PATH")
 _items: dict[str, dict] = {}
 _outcomes: dict[str, dict] = {}
-_state = {"finished": False, "exit_status": None, "current": None, "loading": None}
+_state = {"finished": False, "exit_status": None, "current": None, "loading": None, "statement": None,
+          "problems": {}}
 
 
 def _write() -> None:
@@ -49,9 +52,16 @@ def _write() -> None:
     os.replace(partial, _REPORT_PATH)
 
 
-def mark_loading(key: str | None) -> None:
-    """Called by the suites' conftest around importing a student module (a hang there is the module's fault)."""
-    _state["loading"] = key
+def mark_loading(key: str | None, statement: str | None = None) -> None:
+    """Called by the suites' conftest around loading a student module and before each of its statements (a
+    hang or a crash there is that statement's fault)."""
+    _state["loading"], _state["statement"] = key, statement
+    _write()
+
+
+def add_problems(key: str, problems: list[str]) -> None:
+    """The statements of module ``key`` that were skipped, for the student's feedback."""
+    _state["problems"][key] = problems
     _write()
 
 
@@ -60,14 +70,19 @@ def part_of(location: str) -> str:
     return Path(location.split("::")[0]).stem.removeprefix("test_")
 
 
+def check_name(part: str, docstring: str | None, function_name: str) -> str:
+    """A check's name: ``<part id>: <first line of the test's docstring>`` (autograder/rubric.py names the
+    checks it reads from the suites' source the same way)."""
+    return f"{part}: {(docstring or function_name).strip().splitlines()[0].rstrip('.')}"
+
+
 def _describe(item) -> dict:
+    """A test's part, its check (every parametrized case of one test function is one check) and its name (the
+    check plus the case's id)."""
     part = part_of(str(item.fspath))
-    doc = (item.function.__doc__ or item.function.__name__).strip().splitlines()[0].rstrip(".")
+    check = check_name(part, item.function.__doc__, item.function.__name__)
     callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        doc = f"{doc} [{callspec.id}]"
-    marker = item.get_closest_marker("points")
-    return {"part": part, "name": f"{part}: {doc}", "weight": float(marker.args[0]) if marker else 1.0}
+    return {"part": part, "check": check, "name": f"{check} [{callspec.id}]" if callspec is not None else check}
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -10,12 +10,17 @@ Decisions:
   Swish whose *gradient* is NaN at -1e4, which is not worth a deduction here.
 * "By hand" means no ``nn.SiLU`` / ``F.silu`` / ``torch.silu``: checked in the source of the student's
   Swish class (names only, so comments and docstrings may mention SiLU), by module inventory and by
-  behaviour (a torch-function mode that fails on any silu call, however it was imported). The test also
-  needs correct values, so a stub or a wrong Swish earns nothing from it.
+  behaviour (a torch-function mode that fails on any silu call, however it was imported). Like every check
+  here it tests only its own property: a Swish with the wrong formula fails the value and gradient checks,
+  not this one (a stub that raises NotImplementedError fails every check that calls it).
 * SimpleNNSwish must call no relu at all (checked with the same mode: ``nn.ReLU``, ``F.relu``,
   ``torch.relu``, ``x.relu()`` and aliases of them all fail) and must apply the student's Swish 4 times per
   forward, where SimpleNN had its 4 ReLUs (instances created in ``__init__`` or in ``forward``, one shared
-  instance or several, all count; counted by wrapping ``Swish.forward`` for the duration of one forward).
+  instance or several, all count; counted by wrapping ``Swish.forward`` for the duration of one forward),
+  and keep SimpleNNBN's BatchNorm2d right after each conv.
+* What a failed check costs (``deduction``, a share of the part): calling SiLU instead of writing Swish is
+  half the part (the handout asks for Swish written by hand); the formula's value and gradient a quarter
+  each; SimpleNNSwish's checks add up to the whole part.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from autograder.suites.conftest import assert_simplenn_bn_parameters, build, call_student, forward, student_object
+from autograder.suites.conftest import (assert_simplenn_bn_parameters, batchnorm_fed_by_each_conv, build, call_student,
+                                        forward, student_object)
 
 RTOL, ATOL = 1e-5, 1e-6
 SHAPES = {"1-D": (1000,), "4-D": (4, 3, 8, 8)}
@@ -82,7 +88,7 @@ def _assert_values(out, x):
                     f"{expected.flatten()[bad].item():.6g}, got {out.flatten()[bad].item():.6g}", pytrace=False)
 
 
-@pytest.mark.points(2)
+@pytest.mark.deduction(1 / 4)
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
 def test_value_is_x_sigmoid_x(shape, device):
     """Swish(x) equals x * sigmoid(x)"""
@@ -90,7 +96,7 @@ def test_value_is_x_sigmoid_x(shape, device):
     _assert_values(_apply(_swish(), x), x)
 
 
-@pytest.mark.points(2)
+@pytest.mark.deduction(1 / 4)
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
 def test_gradient(shape, device):
     """The gradient of Swish is sigmoid(x) * (1 + x * (1 - sigmoid(x)))"""
@@ -109,6 +115,7 @@ def test_gradient(shape, device):
                     f"got {x.grad.flatten()[bad].item():.6g}", pytrace=False)
 
 
+@pytest.mark.deduction(1 / 8)
 def test_extreme_inputs(device):
     """Extreme inputs (+-1e4, +-100, +-88) give finite values: x for large x, 0 for very negative x"""
     x = torch.tensor([-1e4, -100.0, -88.0, -20.0, -1.0, 0.0, 1.0, 20.0, 88.0, 100.0, 1e4], device=device)
@@ -119,23 +126,27 @@ def test_extreme_inputs(device):
     _assert_values(out, x)
 
 
+@pytest.mark.deduction(1 / 8)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_keeps_shape_and_dtype(dtype, device):
     """Swish keeps its input's shape and dtype"""
     x = torch.randn(2, 5, 3, dtype=dtype, device=device)
     out = _apply(_swish(), x)
+    assert out.shape == x.shape, f"expected output shape {tuple(x.shape)}, got {tuple(out.shape)}"
     assert out.dtype == dtype, f"expected a {dtype} output for a {dtype} input, got {out.dtype}"
-    _assert_values(out, x)
 
 
+@pytest.mark.deduction(1 / 8)
 def test_does_not_modify_its_input(device):
-    """Swish leaves its input unchanged (no in-place operation), also for a leaf that requires grad"""
+    """Swish leaves its input unchanged (no in-place operation), also a leaf that requires grad"""
     x = torch.randn(4, 3, 8, 8, device=device)
     before = x.clone()
     _apply(_swish(), x, own_copy=False)
     assert torch.equal(x, before), "expected Swish to leave its input unchanged, got a modified input (in-place op?)"
     leaf = torch.randn(10, device=device, requires_grad=True)
-    _assert_values(_apply(_swish(), leaf, own_copy=False), leaf)
+    before = leaf.detach().clone()
+    _apply(_swish(), leaf, own_copy=False)
+    assert torch.equal(leaf.detach(), before), "expected Swish to leave a leaf that requires grad unchanged"
 
 
 def _functions_of(cls):
@@ -168,14 +179,12 @@ def _names_in_source(cls) -> dict[str, str]:
     return names
 
 
-@pytest.mark.points(2)
+@pytest.mark.deduction(1 / 2)
 def test_written_by_hand(device):
-    """Swish is computed by hand, without nn.SiLU / F.silu / torch.silu"""
+    """Swish does not call nn.SiLU, F.silu or torch.silu (the handout asks for it written by hand)"""
     swish = _swish()
-    x = 4 * torch.randn(64, device=device)
     with _Forbid({"silu", "silu_"}, "write x * sigmoid(x) yourself"):
-        out = _apply(swish, x)
-    _assert_values(out, x)
+        _apply(swish, 4 * torch.randn(64, device=device))
     silu_modules = [type(m).__name__ for m in swish.modules() if isinstance(m, nn.SiLU)]
     assert not silu_modules, f"expected no nn.SiLU inside Swish, got {silu_modules}"
     cls = student_object("simplenn_dev", "Swish")
@@ -183,6 +192,7 @@ def test_written_by_hand(device):
     assert not used, f"expected Swish written by hand, got SiLU in its source ({used[0]})"
 
 
+@pytest.mark.deduction(1 / 4)
 @pytest.mark.parametrize("n", [1, 5, 128])
 def test_simplenn_swish_output_shape(n, device):
     """SimpleNNSwish maps (N, 3, 32, 32) images to (N, 10) logits"""
@@ -194,13 +204,24 @@ def test_simplenn_swish_output_shape(n, device):
     assert tuple(out.shape) == (n, 10), f"expected output shape ({n}, 10), got {tuple(out.shape)}"
 
 
-@pytest.mark.points(2)
+@pytest.mark.deduction(1 / 8)
 def test_simplenn_swish_parameter_count():
     """SimpleNNSwish has SimpleNNBN's 82,078 trainable parameters (82,054 with bias-free convs)"""
     assert_simplenn_bn_parameters(_swish_net())
 
 
-@pytest.mark.points(2)
+@pytest.mark.deduction(1 / 4)
+def test_simplenn_swish_keeps_batchnorm(device):
+    """SimpleNNSwish keeps SimpleNNBN's BatchNorm2d right after each conv"""
+    pairs = batchnorm_fed_by_each_conv(_swish_net(), torch.randn(4, 3, 32, 32, device=device))
+    assert pairs, "no conv ran during the forward"
+    missing = [f"{conv.in_channels}->{conv.out_channels}" for conv, norm in pairs
+               if norm is None or norm.num_features != conv.out_channels]
+    assert not missing, (f"expected every conv's output to go straight into a BatchNorm2d of its width (SimpleNNSwish "
+                         f"is SimpleNNBN with Swish), got none after the conv(s) {', '.join(missing)}")
+
+
+@pytest.mark.deduction(1 / 4)
 def test_simplenn_swish_has_no_relu(device):
     """SimpleNNSwish uses no ReLU (no nn.ReLU, F.relu, torch.relu or x.relu())"""
     model = _swish_net()
@@ -211,7 +232,7 @@ def test_simplenn_swish_has_no_relu(device):
     assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
 
 
-@pytest.mark.points(2)
+@pytest.mark.deduction(1 / 8)
 def test_simplenn_swish_applies_swish(device):
     """SimpleNNSwish applies your Swish 4 times per forward, where SimpleNN had its 4 ReLUs"""
     swish_class = student_object("simplenn_dev", "Swish")
