@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: demo test release lock bench-predictions bench-training bench-grading gradescope clean
+.PHONY: demo test test-learning release lock bench-predictions bench-training bench-grading gradescope clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ release: $(STAMP)
 # The kit's own tests (what CI runs).
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# Only the tests that check training learns, with five seeds each (CI's make test runs three).
+test-learning: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m learning --learning-seeds 0,1,2,3,4
 
 # Re-lock requirements.txt from requirements.in in a throw-away venv.
 lock:

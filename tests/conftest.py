@@ -1,10 +1,19 @@
-"""Shared fixtures: a small synthetic CIFAR-10 archive and the course data built from it."""
+"""Shared fixtures: a small synthetic CIFAR-10 archive and the course data built from it, and the seeds of the
+tests that check training *learns*.
+
+A learning test asks for the ``learning_seed`` fixture, is marked ``learning`` and runs once per seed of
+``--learning-seeds`` (default ``0,1,2``; ``make test-learning`` runs only them, with five seeds). Floating-point results of a short run differ
+between CPUs (Intel and AMD) as much as between seeds, so every such test must pass for every seed with a
+wide margin: it checks that training learns, never a number one machine happens to reach.
+"""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STUDENT_DIR = REPO_ROOT / "source" / "hw2"
@@ -12,12 +21,45 @@ for path in (REPO_ROOT, STUDENT_DIR):  # the kit's modules, and `tools` as a stu
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each, for them and the processes they start. With
+    # more, OpenMP threads spin against the other worker's (seen: a 2-epoch CPU training run took 119 s beside
+    # another worker's training instead of 8 s).
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 from autograder.build_course_data import build  # noqa: E402
 from tests.fixtures.synthetic_cifar10 import write_archive  # noqa: E402
 import course_config  # noqa: E402
 
 TRAIN_PER_CLASS = 200
 TEST_PER_CLASS = 50
+
+
+def pytest_addoption(parser):
+    parser.addoption("--learning-seeds", default="0,1,2", metavar="S1,S2,...",
+                     help="seeds of the tests that check training learns (each runs once per seed; default 0,1,2)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "learning: checks that training learns, once per --learning-seeds seed")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "learning_seed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.learning)
+
+
+def pytest_generate_tests(metafunc):
+    if "learning_seed" in metafunc.fixturenames:
+        text = metafunc.config.getoption("--learning-seeds")
+        try:
+            seeds = [int(seed) for seed in text.split(",")]
+        except ValueError:
+            raise pytest.UsageError(f"--learning-seeds takes comma-separated integers, got {text!r}") from None
+        # module scope: a module-scoped fixture that trains once per seed serves all of that module's tests
+        metafunc.parametrize("learning_seed", seeds, ids=[f"seed{seed}" for seed in seeds], scope="module")
 
 
 @pytest.fixture(scope="session")

@@ -66,10 +66,10 @@ def test_source_lab_runs_top_to_bottom_and_checkpoints(notebook, assignment):
     assert list((work / "saved_model").glob("*.pth")), "every lab saves a checkpoint"
 
 
-def test_resnet_lab_then_test_predictions_score_above_chance(assignment, course_data):
+def test_resnet_lab_then_test_predictions_score_above_chance(assignment, course_data, learning_seed):
     work = assignment(SOURCE)
     shutil.copyfile(SOURCE / NB["resnet"], work / NB["resnet"])  # save_test_predictions loads ResNet20 from it
-    run(SOURCE / NB["resnet"], work)
+    run(SOURCE / NB["resnet"], work, SEED=learning_seed)
     checkpoint = torch.load(work / "saved_model" / CHECKPOINTS[NB["resnet"]], map_location="cpu")
     assert checkpoint["epoch"] >= 1
     run(SOURCE / NB["save_predictions"], work)

@@ -1,8 +1,11 @@
 """The reference ResNet-20 trainer (solutions/): one real epoch of each pipeline on the synthetic course data.
 
 CPU only: the GPU-only parts (bf16, channels_last, torch.compile) must fall back cleanly. The runs are
-small (1,024 images, batch 32) so that BatchNorm's running statistics settle within one epoch and the
-predictions score clearly above chance.
+small (1,024 images, batch 32). The fast recipe decays its learning rate to zero within the one epoch, so
+BatchNorm's running statistics settle; the baseline's step schedule keeps its full rate for the whole of a
+one-epoch run, and its eval-mode predictions can then sit near chance on one CPU and not on another (seen:
+20 % on an Intel Xeon for seed 0, 56 % for seed 1). Two epochs let its schedule step down once, after which
+every seed tried scored at least 88 % on both. Once per ``--learning-seeds`` seed.
 """
 from __future__ import annotations
 
@@ -27,30 +30,45 @@ from tools.dataset import CIFAR10
 from tools.notebook_defs import load_definitions
 
 SUBSET, BATCH = 1024, 32
+EPOCHS = {"baseline": 2, "fast": 1}   # the shortest runs whose learning-rate schedule settles (see above)
 CHANCE = 1 / course_config.NUM_CLASSES
+# One worker runs this module, so each (pipeline, seed) run is trained once, not once per worker.
+pytestmark = pytest.mark.xdist_group("reference-trainer")
 
 
-@pytest.fixture(scope="module", params=recipes.PIPELINES)
-def reference_run(request, course_data, tmp_path_factory):
-    """(pipeline, output folder, data root, labels CSV) of a one-epoch CPU run of the trainer's CLI."""
+@pytest.fixture(scope="session")
+def train_reference(course_data, tmp_path_factory):
+    """Runs the trainer's CLI once per (pipeline, seed), however the tests that need the run are ordered."""
     published, labels, _ = course_data
-    out = tmp_path_factory.mktemp(f"reference-{request.param}")
-    with pytest.MonkeyPatch.context() as patch:  # the CLI sets $HW2_DATA_SOURCE; restore it afterwards
-        patch.delenv("HW2_DATA_SOURCE", raising=False)
-        code = main(["--pipeline", request.param, "--epochs", "1", "--device", "cpu", "--train-subset", str(SUBSET),
-                     "--batch-size", str(BATCH), "--workers", "1", "--seed", "0", "--no-progress",
-                     "--data-source", str(published / "manifest.json"), "--data-root", str(out / "data"),
-                     "--out", str(out)])
-    assert code == 0
-    return request.param, out, out / "data", labels
+    runs = {}
+
+    def run(pipeline: str, seed: int):
+        if (pipeline, seed) not in runs:
+            out = tmp_path_factory.mktemp(f"reference-{pipeline}-{seed}")
+            with pytest.MonkeyPatch.context() as patch:  # the CLI sets $HW2_DATA_SOURCE; restore it afterwards
+                patch.delenv("HW2_DATA_SOURCE", raising=False)
+                code = main(["--pipeline", pipeline, "--epochs", str(EPOCHS[pipeline]), "--device", "cpu",
+                             "--train-subset", str(SUBSET), "--batch-size", str(BATCH), "--workers", "1",
+                             "--seed", str(seed), "--no-progress", "--data-source", str(published / "manifest.json"),
+                             "--data-root", str(out / "data"), "--out", str(out)])
+            assert code == 0
+            runs[pipeline, seed] = (pipeline, out, out / "data", labels)
+        return runs[pipeline, seed]
+    return run
 
 
-def test_one_epoch_writes_the_outputs_and_falls_back_on_cpu(reference_run):
+@pytest.fixture(params=recipes.PIPELINES)
+def reference_run(request, train_reference, learning_seed):
+    """(pipeline, output folder, data root, labels CSV) of a short CPU run of the trainer's CLI."""
+    return train_reference(request.param, learning_seed)
+
+
+def test_a_short_run_writes_the_outputs_and_falls_back_on_cpu(reference_run):
     pipeline, out, _, _ = reference_run
     for name in ("resnet20.pth", "predictions.csv", "curves.png", "summary.json"):
         assert (out / name).stat().st_size > 0, name
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["recipe"]["pipeline"] == pipeline and len(summary["history"]) == 1
+    assert summary["recipe"]["pipeline"] == pipeline and len(summary["history"]) == EPOCHS[pipeline]
     assert summary["runtime"] == "cpu; bf16 off, channels_last off, compile off"
     assert summary["recipe"]["batch_size"] == BATCH
     assert summary["recipe"]["lr"] == pytest.approx(recipes.recipe_for(pipeline).lr * BATCH
@@ -61,7 +79,7 @@ def test_predictions_score_above_chance(reference_run):
     _, out, _, labels_csv = reference_run
     result = grade_predictions.grade_file(out / "predictions.csv", grade_predictions.load_labels(labels_csv))
     assert result.status == "scored", result.message
-    assert result.score.accuracy > 3 * CHANCE, f"{result.score.accuracy:.2%} after one epoch"
+    assert result.score.accuracy > 3 * CHANCE, f"{result.score.accuracy:.2%} after a short run"
 
 
 def test_checkpoint_reloads_into_the_notebooks_resnet20_and_reproduces_the_predictions(reference_run):
