@@ -30,7 +30,7 @@ SUBMISSIONS = DEMO / "submissions"
 GRADEBOOK = DEMO / "predictions_gradebook.csv"
 SUBMITTED = DEMO / "submitted"
 AUTOGRADED = DEMO / "autograded"
-BUGGY_SAMPLE_MISTAKES = ("simplenn-conv1-padding", "swish-is-sigmoid")
+BUGGY_SAMPLE_CHANGES = ("simplenn-conv1-padding", "swish-is-sigmoid", "colab-setup-cell")
 SAMPLE_PREDICTIONS = REPO / "source" / course_config.ASSIGNMENT_ID / "sample_predictions.csv"
 REFERENCE = DEMO / "reference"
 # A quick CPU run of the reference trainer: 1,024 images at batch 32 (32 steps, enough for BatchNorm's
@@ -83,17 +83,18 @@ def _write_submissions() -> None:
 
 
 def _write_class_submissions() -> None:
-    """nbgrader's submitted/ tree: the reference solution, the reference with two classic mistakes, the stubs."""
+    """nbgrader's submitted/ tree: the reference solution, the reference with two classic mistakes (and a Colab
+    set-up cell, which costs nothing), the stubs."""
     from tests import corpus  # the autograder's proving corpus knows how to plant realistic mistakes
 
     shutil.rmtree(SUBMITTED, ignore_errors=True)
     shutil.rmtree(AUTOGRADED, ignore_errors=True)
-    mistakes = {m.id: m for m in corpus.MUTANTS if m.id in BUGGY_SAMPLE_MISTAKES}
+    changes = [m for m in (*corpus.MUTANTS, *corpus.VARIANTS) if m.id in BUGGY_SAMPLE_CHANGES]
 
     def plant(key, notebook):
-        for mistake in mistakes.values():
-            if mistake.notebook == key:
-                mistake.apply(notebook)
+        for change in changes:
+            if change.notebook == key:
+                change.apply(notebook)
 
     hw2 = course_config.ASSIGNMENT_ID
     corpus.build_submission(SUBMITTED / "reference" / hw2, predictions=SUBMISSIONS / "bob_resnet20.csv")

@@ -74,7 +74,7 @@ class _Skips:
 
 @dataclass
 class SuiteRun:
-    tests: list[dict] = field(default_factory=list)        # {"part", "name", "weight", "passed", "message"}
+    tests: list[dict] = field(default_factory=list)        # {"nodeid", "part", "check", "name", "passed", "message"}
     part_errors: dict[str, str] = field(default_factory=dict)   # part -> why it has no outcomes
     problems: list[str] = field(default_factory=list)      # for the student's feedback, one line each
     status: str = "ok"                                     # the worst of STATUS_SEVERITY seen

@@ -47,8 +47,12 @@ class Mutant:
     cell: str | None = None              # text that picks the one code cell to edit; default: the one holding `old`
     also: tuple[tuple[str, str], ...] = ()   # further (old, new) replacements in the same cell
     gap: str | None = None               # the suites miss this mistake today: the test is a strict xfail
+    severity: str | None = None          # "defining": a defining feature is missing (costs >= half its part);
+                                         # "slip": a cosmetic slip (costs <= 1/8 of its part)
 
     def __post_init__(self):
+        if self.severity not in (None, "defining", "slip"):
+            raise CorpusError(f"mutant {self.id}: severity must be 'defining', 'slip' or None")
         unknown = set(self.loses) - set(SUITE_PARTS)
         if unknown or not self.loses or not all(0 < share <= 1 for share in self.loses.values()):
             raise CorpusError(f"mutant {self.id}: loses must map suite parts to shares in (0, 1], got {self.loses}")
@@ -179,21 +183,21 @@ MUTANTS = (
            also=(("x = self.pool(F.relu(self.bn2(self.conv2(x))))", "x = self.pool(F.relu(self.conv2(self.bn2(x))))"),
                  ("self.bn1 = nn.BatchNorm2d(8)", "self.bn1 = nn.BatchNorm2d(3)"),
                  ("self.bn2 = nn.BatchNorm2d(16)", "self.bn2 = nn.BatchNorm2d(8)")),
-           why="BatchNorm applied to each conv's input instead of its output (resized so that it runs)"),
+           why="BatchNorm applied to each conv's input instead of its output (resized so that it runs)", severity="defining"),
     Mutant("bn-missing-on-conv2", "simplenn_dev", "x = self.pool(F.relu(self.bn2(self.conv2(x))))",
            "x = self.pool(F.relu(self.conv2(x)))", {"simplenn_bn": 3 / 4}, cell=_BN,
            also=(("        self.bn2 = nn.BatchNorm2d(16)\n", ""),),
-           why="BatchNorm only after conv1"),
+           why="BatchNorm only after conv1", severity="defining"),
     Mutant("bn-1d", "simplenn_dev", "self.bn1 = nn.BatchNorm2d(8)", "self.bn1 = nn.BatchNorm1d(8)",
            {"simplenn_bn": 1}, cell=_BN, also=(("self.bn2 = nn.BatchNorm2d(16)", "self.bn2 = nn.BatchNorm1d(16)"),),
            why="BatchNorm1d instead of BatchNorm2d after the convolutions"),
     # ---- Lab 2: Swish and SimpleNNSwish ----------------------------------------------------------
     Mutant("swish-is-sigmoid", "simplenn_dev", "return x * torch.sigmoid(x)", "return torch.sigmoid(x)",
-           {"swish": 5 / 8}, cell=_SWISH, why="Swish returns sigmoid(x), the factor x forgotten"),
+           {"swish": 5 / 8}, cell=_SWISH, why="Swish returns sigmoid(x), the factor x forgotten", severity="defining"),
     Mutant("swish-is-relu", "simplenn_dev", "return x * torch.sigmoid(x)", "return F.relu(x)",
            {"swish": 7 / 8}, cell=_SWISH, why="Swish left as a ReLU"),
     Mutant("swish-uses-silu", "simplenn_dev", "return x * torch.sigmoid(x)", "return F.silu(x)",
-           {"swish": 1 / 2}, cell=_SWISH, why="F.silu instead of writing Swish by hand (the handout forbids it)"),
+           {"swish": 1 / 2}, cell=_SWISH, why="F.silu instead of writing Swish by hand (the handout forbids it)", severity="defining"),
     Mutant("swish-in-place", "simplenn_dev", "return x * torch.sigmoid(x)", "return x.mul_(torch.sigmoid(x))",
            {"swish": 3 / 8}, cell=_SWISH, why="Swish multiplies its input in place"),
     Mutant("swishnet-relu-left-in-fc1", "simplenn_dev", "x = self.act(self.fc1(x))", "x = F.relu(self.fc1(x))",
@@ -206,43 +210,43 @@ MUTANTS = (
     # ---- Lab 2 bonus: l1_penalty -----------------------------------------------------------------
     Mutant("l1-on-data", "simplenn_dev", _L1_SUM,
            "sum(p.data.abs().sum() for p in model.parameters() if p.requires_grad)", {"l1": 1 / 2}, cell=_L1,
-           why="the penalty computed on p.data: right value, no gradient"),
+           why="the penalty computed on p.data: right value, no gradient", severity="defining"),
     Mutant("l1-squared", "simplenn_dev", _L1_SUM,
            "sum(p.pow(2).sum() for p in model.parameters() if p.requires_grad)", {"l1": 7 / 8}, cell=_L1,
            why="an L2 penalty (sum of squares) instead of L1"),
     Mutant("l1-item", "simplenn_dev", f"return strength * {_L1_SUM}", f"return (strength * {_L1_SUM}).item()",
-           {"l1": 3 / 4}, cell=_L1, why="returns a Python float via .item(), so it cannot be backpropagated"),
+           {"l1": 3 / 4}, cell=_L1, why="returns a Python float via .item(), so it cannot be backpropagated", severity="defining"),
     Mutant("l1-no-strength", "simplenn_dev", f"return strength * {_L1_SUM}", f"return {_L1_SUM}",
            {"l1": 1}, cell=_L1, why="strength ignored"),
     # ---- Lab 3: ResNet20 -------------------------------------------------------------------------
     Mutant("resnet-no-shortcuts", "resnet", "return F.relu(out + self.shortcut(x))", "return F.relu(out)",
-           {"resnet20": 1 / 2}, why="a plain 20-layer net: the blocks never add their shortcut"),
+           {"resnet20": 1 / 2}, why="a plain 20-layer net: the blocks never add their shortcut", severity="defining"),
     Mutant("resnet-2-blocks-per-stage", "resnet", "for i in range(3):", "for i in range(2):", {"resnet20": 1 / 2},
-           why="2 blocks per stage (ResNet-14)"),
+           why="2 blocks per stage (ResNet-14)", severity="defining"),
     Mutant("resnet-no-downsampling", "resnet", "blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1))",
            "blocks.append(BasicBlock(in_planes, planes, 1))", {"resnet20": 1 / 2},
-           why="stride 1 everywhere: the maps stay 32x32 in every stage"),
+           why="stride 1 everywhere: the maps stay 32x32 in every stage", severity="defining"),
     Mutant("resnet-widths-16-32-32", "resnet", "((16, 1), (32, 2), (64, 2))", "((16, 1), (32, 2), (32, 2))",
            {"resnet20": 1 / 4}, cell=_RESNET, also=(("nn.Linear(64, num_classes)", "nn.Linear(32, num_classes)"),),
            why="the third stage keeps 32 filters"),
     Mutant("resnet-max-pool", "resnet", "F.adaptive_avg_pool2d(x, 1)", "F.adaptive_max_pool2d(x, 1)",
-           {"resnet20": 1 / 16}, why="global max-pool instead of global average pool"),
+           {"resnet20": 1 / 16}, why="global max-pool instead of global average pool", severity="slip"),
     Mutant("resnet-blocks-without-bn", "resnet", "out = F.relu(self.bn1(self.conv1(x)))",
            "out = F.relu(self.conv1(x))", {"resnet20": 1 / 2}, cell="class BasicBlock(nn.Module)",
            also=(("out = self.bn2(self.conv2(out))", "out = self.conv2(out)"),
                  ("        self.bn1 = nn.BatchNorm2d(planes)\n", ""), ("        self.bn2 = nn.BatchNorm2d(planes)\n", "")),
-           why="no BatchNorm inside the residual blocks"),
+           why="no BatchNorm inside the residual blocks", severity="defining"),
     Mutant("resnet-shortcut-only-without-downsampling", "resnet",
            "self.shortcut = PadShortcut(in_planes, planes, stride)", "self.shortcut = None", {"resnet20": 1 / 2},
            also=(("return F.relu(out + self.shortcut(x))",
                   "return F.relu(out if self.shortcut is None else out + self.shortcut(x))"),),
            cell="class BasicBlock(nn.Module)",
-           why="the downsampling blocks drop their shortcut instead of padding it"),
+           why="the downsampling blocks drop their shortcut instead of padding it", severity="defining"),
     Mutant("resnet-5x5-stem", "resnet", "self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)",
            "self.conv1 = nn.Conv2d(3, 16, kernel_size=5, stride=1, padding=2, bias=False)", {"resnet20": 1 / 8},
-           cell=_RESNET, why="a 5x5 stem convolution: a slip that costs only the parameter count"),
+           cell=_RESNET, why="a 5x5 stem convolution: a slip that costs only the parameter count", severity="slip"),
     Mutant("resnet-num-classes-ignored", "resnet", "nn.Linear(64, num_classes)", "nn.Linear(64, 10)",
-           {"resnet20": 1 / 8}, why="ResNet20(num_classes=...) always has 10 outputs"),
+           {"resnet20": 1 / 8}, why="ResNet20(num_classes=...) always has 10 outputs", severity="slip"),
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -637,6 +641,17 @@ MISNAMED = (
              why="two downloads and no exact name: never guessed between"),
 )
 
+def mistakes_table() -> str:
+    """What each mistake of the corpus costs, as the README's Markdown table (at course_config's points)."""
+    lines = ["| mistake | part | points lost |", "| --- | --- | --- |"]
+    for case in (*MUTANTS, *MISNAMED):
+        for part, share in case.loses.items():
+            points = share * course_config.AUTOGRADED_POINTS[part]
+            lines.append(f"| {case.why} (`{case.id}`) | {part} | {points:.3g} of "
+                         f"{course_config.AUTOGRADED_POINTS[part]:g} |")
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------------------------------
 # A hostile but gradable notebook: everything the extraction must survive
 # --------------------------------------------------------------------------------------------------
@@ -661,3 +676,7 @@ def add_hostile_cells(nb, marker: Path) -> None:
     after = [nbformat.v4.new_code_cell(source) for source in cells]
     nb.cells[index + 1:index + 1] = after
     nb.cells[index:index] = before
+
+
+if __name__ == "__main__":
+    print(mistakes_table(), end="")

@@ -177,6 +177,15 @@ class Patch:
     _pytest.reports.TestReport.failed = property(lambda self: False)
 """, loses=SUITE_PARTS, status=("tampered",), base="release"),
 
+    Attack("hide-failing-checks", "simplenn", """
+class Hide:
+    import sys
+    plugin = sys.modules["autograder.suites.report_plugin"]
+    for nodeid in [nodeid for nodeid in plugin._items if "test_simplenn.py" in nodeid]:
+        del plugin._items[nodeid]
+""", loses=SUITE_PARTS, status=("tampered",), base="release",
+           why="a report that leaves out checks (with the right nonce) is not the rubric's: flagged"),
+
     Attack("rewrite-the-report", "simplenn", """
 class Forge:
     import os

@@ -95,7 +95,7 @@ def pytest_collection_modifyitems(session, config, items):
 def _message(report) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
-    text = text.removeprefix("Failed: ").strip()
+    text = text.removeprefix("Failed: ").removeprefix("AssertionError: ").strip()
     return text.splitlines()[0] if text else "failed"
 
 

@@ -1,0 +1,112 @@
+"""The rubric (autograder/rubric.py) and how results.json and feedback.md present it. Fast: nothing is graded.
+
+What each corpus mistake really costs is asserted by grading it (test_autograder_corpus.py); here the
+decisions themselves are checked: defining features cost at least half a part, slips little, every part can
+reach 0, and the README shows the rubric and the mistakes table as the code has them.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import course_config
+from autograder import results, rubric
+from autograder.results import SUITE_PARTS
+from tests import corpus
+from tests.conftest import REPO_ROOT
+
+
+@pytest.mark.parametrize("part", SUITE_PARTS)
+def test_every_check_has_a_deduction_and_a_broken_part_reaches_zero(part):
+    checks = rubric.checks(part)
+    assert checks and all(0 < check.deduction <= 1 for check in checks)
+    assert sum(check.deduction for check in checks) >= 1, "a submission failing every check must score 0"
+    assert rubric.score(part, {check.name for check in checks}) == 0
+    assert rubric.score(part, set()) == course_config.AUTOGRADED_POINTS[part]
+
+
+def test_a_part_scores_its_points_less_each_failed_check_never_below_zero():
+    shortcuts = next(c for c in rubric.checks("resnet20") if c.name.startswith("resnet20: Shortcuts add"))
+    pooling = next(c for c in rubric.checks("resnet20") if "average pooling" in c.name)
+    assert rubric.score("resnet20", {shortcuts.name}) == pytest.approx(8 - 4)
+    assert rubric.score("resnet20", {shortcuts.name, pooling.name}) == pytest.approx(8 - 4 - 0.5)
+    assert rubric.score("resnet20", {"resnet20: a check that does not exist"}) == 8
+
+
+def test_defining_mistakes_cost_at_least_half_their_part_and_slips_at_most_an_eighth():
+    severities = {m.id: m.severity for m in corpus.MUTANTS}
+    for mutant in corpus.MUTANTS:
+        for part, share in mutant.loses.items():
+            if mutant.severity == "defining":
+                assert share >= 1 / 2, (mutant.id, share)
+            elif mutant.severity == "slip":
+                assert share <= 1 / 8, (mutant.id, share)
+    assert {"resnet-no-shortcuts", "resnet-no-downsampling", "bn-before-conv", "resnet-blocks-without-bn",
+            "swish-uses-silu", "l1-on-data"} <= {i for i, s in severities.items() if s == "defining"}
+    assert {"resnet-max-pool", "resnet-5x5-stem"} <= {i for i, s in severities.items() if s == "slip"}
+
+
+def test_the_readme_shows_the_rubric_and_what_each_mistake_costs():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert rubric.markdown_table(SUITE_PARTS) in readme, "paste `python -m autograder.rubric` into README.md"
+    assert corpus.mistakes_table() in readme, "paste `python -m tests.corpus` into README.md"
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("def test_a():\n    '''A check'''\n", "has no @pytest.mark.deduction"),
+    ("@pytest.mark.deduction(2)\ndef test_a():\n    '''A check'''\n", "between 0 and 1"),
+    ("@pytest.mark.deduction(x)\ndef test_a():\n    '''A check'''\n", "a number or arithmetic of numbers"),
+    ("@pytest.mark.deduction(1 / 2)\ndef test_a():\n    '''Same'''\n\n\n"
+     "@pytest.mark.deduction(1 / 2)\ndef test_b():\n    '''Same'''\n", "the same name"),
+])
+def test_a_suite_the_rubric_cannot_read_is_refused_with_the_reason(source, problem, tmp_path):
+    path = tmp_path / "test_demo.py"
+    path.write_text(source, encoding="utf-8")
+    with pytest.raises(rubric.RubricError, match=problem):
+        rubric.suite_checks("demo", path)
+
+
+def _outcome(check: rubric.Check, passed: bool, message: str = "", case: str | None = None) -> dict:
+    name = f"{check.name} [{case}]" if case else check.name
+    return {"nodeid": name, "part": check.part, "check": check.name, "name": name, "passed": passed,
+            "message": message}
+
+
+def test_results_show_a_scored_part_total_with_each_cause_once_then_unscored_checks():
+    checks = rubric.checks("simplenn")
+    crash = "SimpleNN.forward raised RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    outcomes = [_outcome(checks[0], True, case="1"), _outcome(checks[0], False, crash, case="5")]
+    outcomes += [_outcome(check, False, crash) for check in checks[1:4]]
+    outcomes += [_outcome(check, True) for check in checks[4:]]
+    total, *rows = [t for t in results.suite_tests(outcomes, {}) if t["tags"] == ["simplenn"]]
+    assert (total["name"], total["score"], total["max_score"], total["status"]) == ("simplenn: part total", 0, 6,
+                                                                                    "failed")
+    assert total["output"].splitlines() == ["lost 6 of 6 points:", f"-6 (4 checks): {crash}"]
+    assert [row["name"] for row in rows] == [check.name for check in checks]
+    assert all(row["max_score"] == 0 for row in rows)
+    assert rows[0]["status"] == "failed" and rows[0]["output"] == f"-3 of 6 points: {crash}"
+    assert rows[-1]["status"] == "passed" and rows[-1]["output"] == ""
+    feedback = results.feedback_markdown(results.results_json(
+        results.suite_tests(outcomes, {}), seconds=1.0, problems=[],
+        run=type("Run", (), {"status": "ok", "staff_message": None, "device": "cpu", "sandbox": "bwrap", "runs": 1})))
+    assert feedback.count(crash) == 1
+
+
+def test_a_students_message_reaches_the_results_as_one_short_line():
+    check = rubric.checks("l1")[0]
+    outcomes = [_outcome(c, c is not check, "x" * 5000 + "\nsecond line" if c is check else "")
+                for c in rubric.checks("l1")]
+    row = next(t for t in results.suite_tests(outcomes, {}) if t["name"] == check.name)
+    assert "\n" not in row["output"] and len(row["output"]) <= results.MESSAGE_CHARS + 20
+
+
+def test_a_part_without_outcomes_is_one_failed_row_worth_the_part():
+    (row,) = [t for t in results.suite_tests([], {"l1": "ran for more than 30 s"}) if t["tags"] == ["l1"]]
+    assert (row["score"], row["max_score"], row["output"]) == (0, 2, "ran for more than 30 s")
+
+
+def test_the_mistakes_table_lists_every_mutant():
+    table = corpus.mistakes_table()
+    assert all(f"`{mutant.id}`" in table for mutant in corpus.MUTANTS)
+    assert textwrap.dedent(table).startswith("| mistake | part | points lost |")
