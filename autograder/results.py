@@ -17,7 +17,9 @@ SUITE_PARTS = ("simplenn", "simplenn_bn", "swish", "l1", "resnet20")
 MESSAGE_CHARS = 300
 
 
-def _one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """Student-supplied text as one line of at most ``limit`` characters (whitespace runs, newlines included,
+    become one space)."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -37,7 +39,7 @@ def _verdicts(outcomes: list[dict]) -> dict[str, str | None]:
     verdicts: dict[str, str | None] = {}
     for outcome in outcomes:
         if verdicts.get(outcome["check"]) is None:   # not seen yet, or every case so far passed
-            verdicts[outcome["check"]] = None if outcome["passed"] else _one_line(outcome["message"] or "failed")
+            verdicts[outcome["check"]] = None if outcome["passed"] else one_line(outcome["message"] or "failed")
     return verdicts
 
 
@@ -81,7 +83,7 @@ def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[dict]
     for part in SUITE_PARTS:
         mine = [o for o in outcomes if o["part"] == part]
         if not mine:
-            reason = _one_line(part_errors.get(part, "its hidden tests did not run"))
+            reason = one_line(part_errors.get(part, "its hidden tests did not run"))
             tests.append(_test(f"{part}: part total", part, 0.0, course_config.AUTOGRADED_POINTS[part], False, reason))
             continue
         tests += _part_tests(part, mine)

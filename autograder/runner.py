@@ -28,7 +28,7 @@ from pathlib import Path
 
 import course_config
 from autograder import rubric, sandbox
-from autograder.results import SUITE_PARTS
+from autograder.results import SUITE_PARTS, one_line
 from autograder.submission import GRADED_NOTEBOOKS
 from autograder.suites.report_plugin import CANARY_PART, part_of
 
@@ -281,7 +281,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
         run.runs += 1
         attempt = _run_once(student_dir, device, parts, skips, policy, deadline, use_bwrap, user)
         if attempt.report:   # the child's text: kept short before it reaches the student's feedback
-            load_problems.update({key: [line[:PROBLEM_CHARS] for line in lines[:PROBLEMS_PER_MODULE]]
+            load_problems.update({key: [one_line(line, PROBLEM_CHARS) for line in lines[:PROBLEMS_PER_MODULE]]
                                   for key, lines in attempt.report.get("problems", {}).items()
                                   if key in GRADED_NOTEBOOKS})
         try:

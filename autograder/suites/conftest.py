@@ -13,7 +13,7 @@ tests that need what it defines fail. Statements that stopped an earlier grading
 
 Every test's docstring (first line) is its check's name in the report, prefixed by its part id, the file
 name's ``test_<part id>.py``. ``@pytest.mark.deduction(share)`` is the share of the part that failing the
-check costs (see autograder/results.py).
+check costs (see autograder/rubric.py).
 """
 from __future__ import annotations
 
