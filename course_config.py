@@ -113,6 +113,14 @@ GRADING_PART_TIMEOUT_S = 30        # wall clock for one part's tests (or for loa
 GRADING_MEMORY_MB = 6144           # resident memory of all sandboxed processes together
 GRADING_MAX_PROCESSES = 32         # processes in the sandbox at once (the suites need 1)
 PREDICTIONS_MAX_BYTES = 1_048_576  # a 10,000-row predictions.csv is ~80 kB; larger files are rejected unread
+# Limits on reading a notebook, which the grading process does itself, outside the sandbox
+# (autograder/submission.py): parsing costs it ~250-500 bytes of memory per byte of code. A course notebook
+# is < 100 KB with outputs cleared, has < 1,000 JSON objects and lists, < 30 KB of code, no cell over 5 KB.
+# (tools/notebook_defs.py, which students get alone, has the same numbers as its defaults.)
+NOTEBOOK_MAX_BYTES = 64 * 1024 * 1024   # an .ipynb file, outputs included; a larger one is refused unread
+NOTEBOOK_MAX_BRACKETS = 1_000_000       # '{' and '[' in it, a bound on its JSON objects and lists (~70 B each)
+NOTEBOOK_MAX_CODE_BYTES = 1024 * 1024   # code of all its code cells together; over it the notebook is refused
+NOTEBOOK_MAX_CELL_BYTES = 256 * 1024    # code of one code cell; a larger cell is skipped with a note
 # Gradescope visibility of every autograded test: "visible", "hidden", "after_due_date" or "after_published".
 # Gradescope hides the student's total while any test is after_due_date/after_published, and meant
 # "hidden" for tests worth no points: keep "visible" unless the course wants scores withheld.
@@ -252,6 +260,13 @@ def _check_budgets() -> None:
                 "PREDICTIONS_MAX_BYTES"):
         value = globals()[key]
         _require(_is_number(value) and value > 0, key, f"must be a positive number, got {value!r}")
+    limits = ("NOTEBOOK_MAX_CELL_BYTES", "NOTEBOOK_MAX_CODE_BYTES", "NOTEBOOK_MAX_BYTES")
+    for key in (*limits, "NOTEBOOK_MAX_BRACKETS"):
+        value = globals()[key]
+        _require(isinstance(value, int) and not isinstance(value, bool) and value > 0, key,
+                 f"must be a positive int, got {value!r}")
+    for smaller, larger in zip(limits, limits[1:]):
+        _require(globals()[smaller] <= globals()[larger], smaller, f"must not exceed {larger}")
 
 
 def _check_visibility() -> None:

@@ -46,6 +46,8 @@ _IGNORED_PARTS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
 _KIT_FILES = {"sample_predictions.csv"}   # shipped with the release: never a near-miss of anything
 _SCAN_LIMIT = 5_000                        # files looked at below a submission's folder
 _LISTED = 5                                # unrecognised files named in the feedback
+_PROBLEMS_PER_NOTEBOOK = 20                # extraction problem lines of one notebook in the feedback
+_shown = notebook_defs.shown_name          # a student-chosen name as a message shows it: printable, <= 100 chars
 
 
 def _base_name(name: str) -> str:
@@ -79,7 +81,7 @@ def _pick(name: str, files: list[Path], problems: list[str]) -> tuple[Path | Non
     near = [f for f in files if f.name != name and _base_name(f.name) == name.lower()]
     candidates = [f for f in exact if len(f.parts) == len(exact[0].parts)] if exact else near
     if len(candidates) > 1:
-        shown = ", ".join(str(f) for f in candidates[:_LISTED])
+        shown = ", ".join(_shown(f) for f in candidates[:_LISTED])
         problems.append(f"found {len(candidates)} files that could be {name} ({shown}): none was graded, so its "
                         f"parts score 0; submit exactly one file named {name}")
         return None, candidates
@@ -87,21 +89,22 @@ def _pick(name: str, files: list[Path], problems: list[str]) -> tuple[Path | Non
         return None, []
     chosen = candidates[0]
     if chosen.name != name:
-        problems.append(f"graded {chosen} as {name}: please name it exactly {name} next time")
+        problems.append(f"graded {_shown(chosen)} as {name}: please name it exactly {name} next time")
     elif len(chosen.parts) > 1:
-        problems.append(f"graded {chosen} as {name} (found in a sub-folder)")
+        problems.append(f"graded {_shown(chosen)} as {name} (found in a sub-folder)")
     return chosen, candidates
 
 
 def _unrecognised(files: list[Path], missing: list[str]) -> list[str]:
-    """One line per file that looks like a missing one, one line for the other files nobody graded."""
+    """One line per file that looks like a missing one (the first few), one line for the other files nobody
+    graded."""
     lines, others = [], []
     for path in files:
-        match = difflib.get_close_matches(_base_name(path.name), missing, n=1, cutoff=0.6)
+        match = len(lines) < _LISTED and difflib.get_close_matches(_base_name(path.name), missing, n=1, cutoff=0.6)
         if match:
-            lines.append(f"found {path}: rename it to {match[0]} (it was not graded)")
+            lines.append(f"found {_shown(path)}: rename it to {match[0]} (it was not graded)")
         else:
-            others.append(str(path))
+            others.append(_shown(path))
     if others:
         more = f" and {len(others) - _LISTED} more" if len(others) > _LISTED else ""
         lines.append(f"also found, not graded: {', '.join(others[:_LISTED])}{more}")
@@ -134,7 +137,11 @@ def find_submission(root: str | Path) -> Submission:
 
 
 def extract_modules(submission: Submission, out_dir: Path) -> dict[str, Path]:
-    """Write ``out_dir/<key>.py`` for every graded notebook that was submitted; problems go to the submission."""
+    """Write ``out_dir/<key>.py`` for every graded notebook that was submitted; problems go to the submission.
+
+    This runs in the grading process itself, so reading is bounded by course_config's NOTEBOOK_MAX_* limits:
+    a notebook over one is not graded and a cell over NOTEBOOK_MAX_CELL_BYTES is skipped, each with a note
+    naming the limit and the fix; a notebook's first few problem lines are kept."""
     out_dir.mkdir(parents=True, exist_ok=True)
     modules = {}
     for key in GRADED_NOTEBOOKS:
@@ -142,12 +149,23 @@ def extract_modules(submission: Submission, out_dir: Path) -> dict[str, Path]:
             continue
         name = course_config.NOTEBOOKS[key]
         try:
-            extraction = notebook_defs.extract(submission.notebooks[key])
-        except (ValueError, RecursionError, MemoryError) as error:
-            submission.problems.append(f"{name} could not be read: {str(error)[:200]}")
+            extraction = notebook_defs.extract(
+                submission.notebooks[key], max_bytes=course_config.NOTEBOOK_MAX_BYTES,
+                max_brackets=course_config.NOTEBOOK_MAX_BRACKETS, max_code_bytes=course_config.NOTEBOOK_MAX_CODE_BYTES,
+                max_cell_bytes=course_config.NOTEBOOK_MAX_CELL_BYTES)
+            source = extraction.source()
+        except ValueError as error:   # NotebookTooLarge or not a notebook: the message names the file
+            submission.problems.append(str(error))
             continue
-        submission.problems += [f"{name}: {problem}" for problem in extraction.problems]
+        except (RecursionError, MemoryError) as error:   # not expected below the limits; never the grader's end
+            submission.problems.append(f"{name} could not be read ({type(error).__name__})")
+            continue
+        problems = extraction.problems
+        if len(problems) > _PROBLEMS_PER_NOTEBOOK:
+            problems = problems[:_PROBLEMS_PER_NOTEBOOK - 1] + [
+                f"and {len(problems) - _PROBLEMS_PER_NOTEBOOK + 1} more problems, not shown"]
+        submission.problems += [f"{name}: {problem}" for problem in problems]
         path = out_dir / f"{key}.py"
-        path.write_text(extraction.source(), encoding="utf-8")
+        path.write_text(source, encoding="utf-8")
         modules[key] = path
     return modules

@@ -17,12 +17,18 @@ no Colab, a class body that raises) is reported and skipped, and the names it wo
 for "unavailable" (``Unavailable``): only code that really uses them fails, with a message saying which
 line was skipped and why. A failed redefinition leaves the earlier definition in place, as in the kernel.
 
+Reading is bounded, whatever the notebook holds: a notebook file over ``MAX_NOTEBOOK_BYTES`` (or with over
+``MAX_NOTEBOOK_BRACKETS`` JSON objects and lists) is refused unread, one whose code cells hold over
+``MAX_CODE_BYTES`` of code is refused unparsed (``NotebookTooLarge``, with the fix in its message); a code cell
+over ``MAX_CELL_BYTES``, or nested too deeply for Python to read, is reported and skipped. Outputs never count.
+
 The course autograder reads submissions the same way.
 """
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import types
 from dataclasses import dataclass, field
@@ -38,6 +44,56 @@ _HELP_LINE = re.compile(r"^(\s*)[\w.]+\?\??\s*$")
 _POSITION = re.compile(r"# code cell (\d+), line (\d+)")
 _CODE_SHOWN = 80      # characters of a skipped statement's first line quoted in a message
 _REASON_SHOWN = 200   # characters of an exception message quoted in a message
+_NAME_SHOWN = 100     # characters of a file name quoted in a message
+
+# Limits on reading a notebook (the course autograder passes its own, from course_config.py). A course
+# notebook is under 100 KB with its outputs cleared and holds under 30 KB of code in cells under 5 KB;
+# parsing costs about 250-500 bytes of memory per byte of code, so these keep a hostile notebook's cost to
+# a few hundred MB and a few seconds.
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024    # the .ipynb file, outputs included: larger files are not read
+MAX_NOTEBOOK_BRACKETS = 1_000_000        # '{' and '[' in the file, a bound on its JSON objects and lists
+MAX_CODE_BYTES = 1024 * 1024             # the code of all code cells together (UTF-8)
+MAX_CELL_BYTES = 256 * 1024              # the code of one code cell: a larger cell is skipped
+_CLEAR_OUTPUTS = "clear its outputs (Kernel > Restart & Clear Output) and submit it again"
+
+
+class NotebookTooLarge(ValueError):
+    """A notebook over a reading limit; the message names the limit and the fix."""
+
+
+def shown_name(name: object, limit: int = _NAME_SHOWN) -> str:
+    """A file name (or any text a student chose) as it may appear in a message: control, format and other
+    non-printable characters (newlines, bidirectional overrides) become '?', and a name over ``limit``
+    characters keeps its start and its end around '...'."""
+    def printable(text: str) -> str:
+        return "".join(c if c.isprintable() else "?" for c in text)
+
+    text = str(name)
+    if len(text) <= limit:
+        return printable(text)
+    head = (limit - 3) // 3
+    return f"{printable(text[:head])}...{printable(text[head + 3 - limit:])}"
+
+
+def _unit(limit: int) -> tuple[int, str]:
+    if limit >= 1024 * 1024:
+        return 1024 * 1024, "MB"
+    return (1024, "KB") if limit >= 1024 else (1, "bytes")
+
+
+def _size(count: int, limit: int) -> str:
+    """``count`` bytes (over ``limit``) in MB, KB or bytes, with the decimals that show it is over."""
+    unit, name = _unit(max(count, limit))
+    for decimals in range(0 if count >= 10 * unit else 1, 3):
+        text = f"{count / unit:.{decimals}f}"
+        if float(text) * unit > limit:
+            break
+    return f"{text} {name}"
+
+
+def _limit(limit: int) -> str:
+    unit, name = _unit(limit)
+    return f"{limit / unit:.4g} {name}"
 
 
 class UnavailableName(NameError):
@@ -122,18 +178,46 @@ class Extraction:
         return "\n".join(parts) + "\n"
 
 
-def code_cells(notebook: str | Path) -> list[str]:
-    """The sources of a notebook's code cells, in order."""
+def code_cells(notebook: str | Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES,
+               max_brackets: int = MAX_NOTEBOOK_BRACKETS) -> list[str]:
+    """The sources of a notebook's code cells, in order. Raises NotebookTooLarge, before parsing any JSON, for
+    a file over ``max_bytes`` or with over ``max_brackets`` '{' and '[' (each JSON object or list costs the
+    reader ~70 bytes of memory however little text it takes), and ValueError for anything not a notebook."""
+    name = shown_name(Path(notebook).name)
     try:
-        document = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        with open(notebook, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = b"" if size > max_bytes else handle.read(max_bytes + 1)   # no more, if it grows meanwhile
+    except OSError as error:
+        raise ValueError(f"{name} is not a readable Jupyter notebook ({error.strerror or error})") from None
+    if max(size, len(data)) > max_bytes:
+        raise NotebookTooLarge(f"{name} is {_size(max(size, len(data)), max_bytes)}, over the {_limit(max_bytes)} "
+                               f"limit: {_CLEAR_OUTPUTS}")
+    if data.count(b"{") + data.count(b"[") > max_brackets:
+        raise NotebookTooLarge(f"{name} holds over {max_brackets:,} JSON objects and lists (its outputs, most "
+                               f"likely), too many to read: {_CLEAR_OUTPUTS}")
+    try:
+        text = data.decode("utf-8")
+        del data   # the bytes, the text and the document are the reader's memory: hold two at a time
+        document = json.loads(text)
+        del text
         cells = document["cells"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{notebook} is not a readable Jupyter notebook ({error})") from None
+        if not isinstance(cells, list):
+            raise TypeError("'cells' is not a list")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{name} is not a readable Jupyter notebook ({_shorten(str(error))})") from None
+    except RecursionError:
+        raise ValueError(f"{name} is not a readable Jupyter notebook (its JSON is nested too deeply)") from None
     sources = []
     for cell in cells:
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
-            sources.append("".join(source) if isinstance(source, list) else str(source))
+            if isinstance(source, list) and all(isinstance(part, str) for part in source):
+                source = "".join(source)
+            if not isinstance(source, str):
+                raise ValueError(f"{name} is not a readable Jupyter notebook (code cell {len(sources) + 1}'s "
+                                 f"source is not text)")
+            sources.append(source)
     return sources
 
 
@@ -178,10 +262,33 @@ def _first_line_of(node: ast.stmt) -> int:
     return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
 
 
-def extract(notebook: str | Path) -> Extraction:
-    """Parse every code cell and keep its definitions; nothing is executed."""
-    extraction = Extraction(Path(notebook).name)
-    for number, raw in enumerate(code_cells(notebook), start=1):
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def extract(notebook: str | Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES,
+            max_brackets: int = MAX_NOTEBOOK_BRACKETS, max_code_bytes: int = MAX_CODE_BYTES,
+            max_cell_bytes: int = MAX_CELL_BYTES) -> Extraction:
+    """Parse every code cell and keep its definitions; nothing is executed.
+
+    Raises NotebookTooLarge when the file breaks ``max_bytes`` or ``max_brackets`` (see ``code_cells``) or
+    when its code cells of at most ``max_cell_bytes`` hold over ``max_code_bytes`` together; a larger cell, or
+    one nested too deeply for Python's parser, is a problem line and is skipped."""
+    name = shown_name(Path(notebook).name)
+    extraction = Extraction(name)
+    sources = code_cells(notebook, max_bytes=max_bytes, max_brackets=max_brackets)
+    sizes = [_utf8_size(source) for source in sources]
+    total = sum(size for size in sizes if size <= max_cell_bytes)
+    if total > max_code_bytes:
+        raise NotebookTooLarge(f"{name} holds {_size(total, max_code_bytes)} of code in its code cells, over the "
+                               f"{_limit(max_code_bytes)} limit: keep data out of code cells (read it from a "
+                               f"file) and submit it again")
+    for number, (raw, size) in enumerate(zip(sources, sizes), start=1):
+        if size > max_cell_bytes:
+            extraction.problems.append(f"code cell {number}: {_size(size, max_cell_bytes)} of code, over the "
+                                       f"{_limit(max_cell_bytes)} limit of one cell (keep data out of code "
+                                       f"cells); cell skipped")
+            continue
         source = strip_ipython(raw)
         if source is None or not source.strip():
             continue
@@ -192,7 +299,19 @@ def extract(notebook: str | Path) -> Extraction:
             where = f", line {line}" if line else ""
             extraction.problems.append(f"code cell {number}{where}: {getattr(error, 'msg', error)}; cell skipped")
             continue
-        extraction.statements += [Statement(number, _first_line_of(node), node) for node in tree.body if _kept(node)]
+        except (RecursionError, MemoryError):   # what Python 3.11's parser raises for deep nesting
+            extraction.problems.append(f"code cell {number}: nested too deeply for Python's parser; cell skipped")
+            continue
+        for node in tree.body:
+            if not _kept(node):
+                continue
+            statement = Statement(number, _first_line_of(node), node)
+            try:   # a statement too deep to write back out (say, a sum of 1,000 terms) is reported, not kept
+                ast.unparse(node)
+            except RecursionError:
+                extraction.problems.append(f"{statement.where}: nested too deeply to read; statement skipped")
+                continue
+            extraction.statements.append(statement)
     return extraction
 
 
