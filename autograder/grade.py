@@ -1,4 +1,5 @@
-"""Grade one submission: extract its notebooks, run the hidden suites in a child, score predictions.csv.
+"""Grade one submission: extract its notebooks, review them for staff, export and judge them in sandboxed
+children (autograder/runner.py), score predictions.csv.
 
 Writes ``OUT/results.json`` (Gradescope's schema) and ``OUT/feedback.md``. A broken submission still
 gets a result (exit 0): only the kit's own problems (no labels, CUDA asked for but absent) are errors.
@@ -10,9 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import results
+from autograder import results, review
 from autograder.runner import SandboxPolicy, run_suites
-from autograder.submission import extract_modules, find_submission
+from autograder.submission import GRADED_NOTEBOOKS, extract_modules, find_submission
+from course_config import NOTEBOOKS
 
 
 class GradingError(RuntimeError):
@@ -39,10 +41,12 @@ def grade_submission(submission_dir: Path, out_dir: Path, labels, device: str,
     submission = find_submission(submission_dir)
     with tempfile.TemporaryDirectory(prefix="hw2-student-") as student_dir:
         extract_modules(submission, Path(student_dir))
+        findings = review.review_modules(Path(student_dir), {key: NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})
         run = run_suites(Path(student_dir), device, policy)
     tests = results.suite_tests(run.tests, run.part_errors) + [results.predictions_test(submission.predictions, labels)]
     result = results.results_json(tests, seconds=time.perf_counter() - started, run=run,
-                                  problems=submission.problems + run.problems)
+                                  problems=submission.problems + run.problems,
+                                  review=[finding.line() for finding in findings])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (out_dir / "feedback.md").write_text(results.feedback_markdown(result), encoding="utf-8")

@@ -53,18 +53,21 @@ def _grade_one(student: str, submission: Path, out_root: Path, labels, device: s
 
 
 def _row(student: str, result: dict | None, status: str) -> dict:
-    """A gradebook row; its status is 'graded', 'unchanged', the sandbox's verdict ('timeout', 'memory',
-    'processes', 'exited', 'error', 'tampered') or why there is no result."""
+    """A gradebook row; its status is 'graded', 'unchanged', the grading's verdict ('unverified', 'timeout',
+    'memory', 'processes', 'disk', 'exited', 'error', 'tampered') or why there is no result; ``review`` counts
+    the static review's findings (staff only)."""
     points = results.part_points(result) if result else {part: 0.0 for part in PARTS}
     verdict = result["extra_data"].get("status", "ok") if result else "ok"
     if status == "graded" and verdict != "ok":
         status = verdict
-    return {"student": student, **points, "total": result["score"] if result else 0.0, "status": status}
+    findings = len(result["extra_data"].get("review", [])) if result else 0
+    return {"student": student, **points, "total": result["score"] if result else 0.0, "status": status,
+            "review": f"{findings} finding{'s' * (findings != 1)}" if findings else ""}
 
 
 def write_gradebook(rows: list[dict], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["student", *PARTS, "total", "status"])
+        writer = csv.DictWriter(handle, fieldnames=["student", *PARTS, "total", "status", "review"])
         writer.writeheader()
         writer.writerows(rows)
 
@@ -86,6 +89,14 @@ def summary_markdown(rows: list[dict], graded: list[dict]) -> str:
              f"total: mean {statistics.mean(totals):.2f}, median {statistics.median(totals):.2f} of {MAX_TOTAL:g}", "",
              "| test | passed |", "| --- | --- |"]
     lines += [f"| {name} | {passed}/{total} ({passed / total:.0%}) |" for name, passed, total in pass_rates(graded)]
+    flagged = [row for row in rows if row["status"] not in ("graded", "unchanged") or row["review"]]
+    if flagged:
+        lines += ["", "## For staff to look at", "",
+                  "`unverified`: a part ran in the student's own process (its code could not be exported), so its "
+                  "verdicts could be forged; `tampered`: scored 0 until reviewed; `review`: the static review's "
+                  "findings (results.json `extra_data.review`), which never change a score.", "",
+                  "| student | status | review |", "| --- | --- | --- |"]
+        lines += [f"| {row['student']} | {row['status']} | {row['review']} |" for row in flagged]
     return "\n".join(lines) + "\n"
 
 

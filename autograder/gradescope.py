@@ -4,7 +4,8 @@
 
 The zip holds only what grading needs: ``course_config.py``, ``grade_predictions.py``,
 ``requirements.txt``, the modules of the ``autograder`` package that ``python -m autograder grade``
-imports (found by reading their imports, so a new module comes along by itself), the hidden suites,
+imports (found by reading their imports, so a new module comes along by itself), the hidden suites, the
+judge, the student side (export tests) and the in-process fallback suites,
 the student ``tools/`` package (``source/hw2/tools``: the grader loads ``notebook_defs.py`` from there
 and student modules import ``tools``), the two scripts rendered from ``autograder/gradescope_scripts/``,
 and the held-out labels at ``LABELS_IN_ZIP``. Never a notebook: the source notebooks hold the solutions.
@@ -41,7 +42,9 @@ DEFAULT_OUT = REPO_ROOT / "build" / "gradescope" / "autograder.zip"
 
 _TOP_LEVEL = ("course_config.py", "grade_predictions.py", "requirements.txt")
 _ENTRY_MODULE = "autograder/__main__.py"
-_WHOLE_FOLDERS = ("autograder/suites", f"source/{course_config.ASSIGNMENT_ID}/tools")
+# Folders the sandboxed stages run by path (pytest files, the student side), not reached by imports alone.
+_WHOLE_FOLDERS = ("autograder/suites", "autograder/judge", "autograder/student_side", "autograder/inprocess_suites",
+                  f"source/{course_config.ASSIGNMENT_ID}/tools")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)                          # the earliest time a zip entry can hold
 
 

@@ -104,9 +104,12 @@ def predictions_test(path, labels) -> dict:
                  f"accuracy {score.accuracy:.2%} ({score.correct}/{score.total}) -> {score.points:.2f} of {points:g} points")
 
 
-def results_json(tests: list[dict], *, seconds: float, run, problems: list[str]) -> dict:
+def results_json(tests: list[dict], *, seconds: float, run, problems: list[str], review: list[str] = ()) -> dict:
     """Gradescope's results.json. A submission flagged as tampered scores 0 in every test until staff look at it;
-    ``extra_data`` (shown to staff, not students) says why, which sandbox graded it and how many runs it took."""
+    ``extra_data`` (shown to staff, not students) says why, which sandbox graded it, how many runs it took, which
+    parts were graded in the student's own process (``unverified``: what kept them from being exported) and
+    the static review's findings (``review``: lines worth a human look; they never change a score)."""
+    problems = [one_line(problem) for problem in problems]
     if run.status == "tampered":
         tests = [dict(t, score=0.0, status="failed", output="not scored: flagged for review by the course staff")
                  for t in tests]
@@ -116,7 +119,8 @@ def results_json(tests: list[dict], *, seconds: float, run, problems: list[str])
     return {"score": score, "execution_time": round(seconds, 2), "output": "\n".join(lines), "tests": tests,
             "stdout_visibility": "hidden",   # Gradescope's default, said explicitly: the grader prints nothing of the student's
             "extra_data": {"status": run.status, "staff_message": run.staff_message, "device": run.device,
-                           "sandbox": run.sandbox, "runs": run.runs, "problems": problems}}
+                           "sandbox": run.sandbox, "runs": run.runs, "problems": problems,
+                           "unverified": run.unverified, "review": list(review)}}
 
 
 def part_points(results: dict) -> dict[str, float]:
@@ -126,8 +130,30 @@ def part_points(results: dict) -> dict[str, float]:
     return {part: round(value, 2) for part, value in points.items()}
 
 
+FEEDBACK_MAX_BYTES = 16 * 1024   # feedback.md, UTF-8; results.json keeps every check and note
+_FEEDBACK_CUT = (f"*The feedback was cut here to stay under {FEEDBACK_MAX_BYTES // 1024} KB: results.json "
+                 f"(the autograder's results on Gradescope) has every check and note.*")
+
+
+def _bounded(lines: list[str], limit: int = FEEDBACK_MAX_BYTES) -> str:
+    """``lines`` as a text of at most ``limit`` UTF-8 bytes: cut at a line boundary, with a closing line saying
+    so, when they are longer. Characters UTF-8 cannot encode (lone surrogates) become '?'."""
+    lines = [line.encode("utf-8", "replace").decode("utf-8") for line in lines]
+    text = "\n".join(lines) + "\n"
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    budget, kept = limit - len(f"\n{_FEEDBACK_CUT}\n".encode("utf-8")), []
+    for line in lines:
+        budget -= len(line.encode("utf-8")) + 1
+        if budget < 0:
+            break
+        kept.append(line)
+    return "\n".join([*kept, "", _FEEDBACK_CUT]) + "\n"
+
+
 def feedback_markdown(results: dict) -> str:
-    """The student's feedback: points per part, then what to fix, each cause once per part."""
+    """The student's feedback: points per part, then what to fix, each cause once per part; at most
+    ``FEEDBACK_MAX_BYTES``, every note one line of at most ``MESSAGE_CHARS`` characters."""
     earned = part_points(results)
     lines = [f"# {course_config.ASSIGNMENT_ID} autograder feedback", "",
              f"**{results['score']:g} / {round(sum(t['max_score'] for t in results['tests']), 2):g} autograded points** "
@@ -139,9 +165,9 @@ def feedback_markdown(results: dict) -> str:
         lines += ["", "## What to fix"]
         for test in failed:
             part = test["tags"][0]
-            causes = test["output"].splitlines()
+            causes = test["output"].splitlines() or [""]
             lines += ["", f"**{part}** ({earned[part]:g} / {course_config.AUTOGRADED_POINTS[part]:g}): {causes[0]}"]
             lines += [f"- {cause}" for cause in causes[1:]]
     if results["extra_data"]["problems"]:
-        lines += ["", "## Notes", ""] + [f"- {p}" for p in results["extra_data"]["problems"]]
-    return "\n".join(lines) + "\n"
+        lines += ["", "## Notes", ""] + [f"- {one_line(p)}" for p in results["extra_data"]["problems"]]
+    return _bounded(lines)

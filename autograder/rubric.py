@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import course_config
-from autograder.suites.report_plugin import check_name
+from autograder.student_side.protocol import check_name
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}

@@ -8,7 +8,14 @@ labels), ``{other}`` (another student's submission), ``{out}`` (this student's r
 ``{sentinel}`` (a folder outside the sandbox), ``{port}`` (a TCP server on the host's loopback).
 
 ``loses`` are the parts that must score 0 (every other part keeps full marks); ``status`` is the verdict
-results.json's ``extra_data.status`` must carry (several are accepted where two limits race).
+results.json's ``extra_data.status`` must carry (several are accepted where two limits race). ``scores`` are
+parts an attack on the release stubs does earn, because the program it hands the judge really is correct
+(the judge cannot know where a correct program came from); ``reviewed`` attacks must carry a static review
+finding for staff (all but those with nothing to read: a plain endless loop, a memory bomb, data).
+
+Since the judge decides every verdict, most forgeries now simply fail: what the student process claims
+about its exports is never a verdict, and a program is only as good as its behaviour under the judge's
+probes.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ class Attack:
     status: tuple[str, ...] = ("ok",)
     base: str = "source"             # "source" (a correct submission) or "release" (the stubs)
     huge_predictions: bool = False
+    scores: tuple[str, ...] = ()
+    reviewed: bool = True                # the static review flags it (nothing to read in a loop or a bomb)
     why: str = ""
 
     def apply(self, nb, **paths) -> None:
@@ -78,7 +87,7 @@ class ResNet20(ResNet20):
     def forward(self, x):
         while True:
             pass
-""", loses=("resnet20",), status=("timeout",)),
+""", loses=("resnet20",), status=("timeout",), reviewed=False),
 
     Attack("endless-loop-at-import", "simplenn_dev", """
 class Spin:
@@ -93,7 +102,7 @@ class SimpleNN(SimpleNN):
         hoard = []
         while True:
             hoard.append(bytearray(256 * 2 ** 20))
-""", loses=("simplenn",), status=("memory",)),
+""", loses=("simplenn",), status=("memory",), reviewed=False),
 
     Attack("fork-bomb", "simplenn_dev", """
 def l1_penalty(model, strength):
@@ -161,30 +170,31 @@ class Patch:
     import torch
     torch.allclose = lambda *args, **kwargs: True
     torch.equal = lambda *args, **kwargs: True
-""", loses=SUITE_PARTS, status=("tampered",), base="release"),
+""", loses=SUITE_PARTS, base="release",
+           why="torch patched in the student process: the judge's torch is its own"),
 
     Attack("monkeypatch-builtins", "simplenn", """
 class Patch:
     import builtins
     builtins.sum = lambda items, start=0, _sum=builtins.sum: _sum(items, start)
-""", loses=SUITE_PARTS, status=("tampered",), base="release",
-           why="a replaced builtin is flagged even when it behaves (a sum that fakes parameter counts would not)"),
+""", loses=SUITE_PARTS, base="release", why="builtins of the student process decide nothing"),
 
     Attack("monkeypatch-pytest-reports", "simplenn", """
 class Patch:
     import _pytest.reports
     _pytest.reports.TestReport.passed = property(lambda self: True)
     _pytest.reports.TestReport.failed = property(lambda self: False)
-""", loses=SUITE_PARTS, status=("tampered",), base="release"),
+""", loses=SUITE_PARTS, base="release",
+           why="the export report then claims programs that do not exist: the judge finds none"),
 
     Attack("hide-failing-checks", "simplenn", """
 class Hide:
     import sys
-    plugin = sys.modules["autograder.suites.report_plugin"]
-    for nodeid in [nodeid for nodeid in plugin._items if "test_simplenn.py" in nodeid]:
+    plugin = sys.modules["autograder.student_side.report_plugin"]
+    for nodeid in [nodeid for nodeid in plugin._items if "export_simplenn.py" in nodeid]:
         del plugin._items[nodeid]
 """, loses=SUITE_PARTS, status=("tampered",), base="release",
-           why="a report that leaves out checks (with the right nonce) is not the rubric's: flagged"),
+           why="a report that leaves out exports (with the right nonce) is not the export tests': flagged"),
 
     Attack("rewrite-the-report", "simplenn", """
 class Forge:
@@ -207,5 +217,126 @@ class Wipe:
         shutil.rmtree(target, ignore_errors=True)
 """, loses=()),
 
-    Attack("huge-predictions-csv", "simplenn", "", loses=("predictions",), huge_predictions=True),
+    Attack("gc-flips-verdicts-from-a-thread", "simplenn", """
+class Flip:
+    import gc, threading, time
+
+    def flip(gc=gc, time=time):
+        while True:
+            for found in gc.get_objects():
+                if type(found) is dict and found.get("passed") is False:
+                    found["passed"], found["message"] = True, ""
+            time.sleep(0.01)
+
+    threading.Thread(target=flip, daemon=True).start()
+""", loses=SUITE_PARTS, base="release",
+           why="every {'passed': False} of the student process flipped: those are claims, not verdicts"),
+
+    Attack("forges-the-report-from-a-default-argument", "simplenn_dev", """
+def _forge():
+    import sys, time
+    plugin = sys.modules["autograder.student_side.report_plugin"]
+    while True:
+        for outcome in list(plugin._outcomes.values()):
+            outcome.update(passed=True, message="")
+        time.sleep(0.001)
+
+
+def _start(started=__import__("threading").Thread(target=_forge, daemon=True).start()):
+    return started
+""", loses=SUITE_PARTS, base="release"),
+
+    Attack("patched-export-hands-over-another-model", "simplenn", """
+class SimpleNN(nn.Module):   # builds, but computes nothing itself
+    def forward(self, x):
+        raise NotImplementedError
+
+
+class Swap:
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    class Honest(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(3, 8, 5), nn.Conv2d(8, 16, 3)
+            self.fc1, self.fc2, self.fc3 = nn.Linear(576, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+        def forward(self, x):
+            import torch.nn.functional as F
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2).flatten(1)
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    real_export = torch.export.export
+
+    def export(module, args, *rest, real_export=real_export, Honest=Honest, **options):
+        if type(module).__name__ == "SimpleNN":
+            module = Honest().train()
+        return real_export(module, args, *rest, **options)
+
+    torch.export.export = export
+    torch.nn.Module.__call__ = lambda self, *args, real=torch.nn.Module.__call__, **kw: (
+        real(Swap.Honest(), *args) if type(self).__name__ == "SimpleNN" else real(self, *args, **kw))
+""", loses=SUITE_PARTS[1:], base="release", scores=("simplenn",),
+           why="a correct program passes, wherever it came from: the static review shows staff the swap"),
+
+    Attack("forged-program-with-a-pickled-weight", "simplenn", """
+class Forge:
+    import io, json, zipfile, torch
+
+    real_save = torch.export.save
+
+    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
+        buffer = io.BytesIO()
+        real_save(program, buffer, *rest, **options)
+        source = zipfile.ZipFile(buffer)
+        with zipfile.ZipFile(path, "w") as out:
+            for entry in source.infolist():
+                data = source.read(entry)
+                if entry.filename.endswith("_weights_config.json"):
+                    config = json.loads(data)
+                    for payload in config["config"].values():
+                        payload["use_pickle"] = True
+                    data = json.dumps(config).encode()
+                out.writestr(entry, data)
+
+    torch.export.save = save
+""", loses=SUITE_PARTS, status=("tampered",),
+           why="torch.export.load would unpickle such weights: the judge refuses the archive and flags it"),
+
+    Attack("exfiltrates-sources-in-a-message", "resnet", """
+class ResNet20(ResNet20):
+    def __init__(self, num_classes=10):
+        import base64, os
+        found = []
+        for folder, _, files in os.walk("/"):
+            found += [os.path.join(folder, name) for name in files if name.endswith(".py")]
+            if len(found) > 2000:
+                break
+        text = b"".join(open(path, "rb").read() for path in found if os.access(path, os.R_OK))
+        raise RuntimeError("LEAK " + base64.b64encode(text).decode())
+""", loses=("resnet20",),
+           why="the student process sees no hidden suite, and every message is one capped line"),
+
+    Attack("unexportable-then-monkeypatched", "simplenn", """
+class SimpleNN(SimpleNN):
+    def forward(self, x):
+        if x.abs().sum() > 0:
+            return super().forward(x)
+        return super().forward(x.clone())
+
+
+class Patch:
+    import torch
+    torch.allclose = lambda *args, **kwargs: True
+""", loses=SUITE_PARTS, status=("tampered",),
+           why="code torch.export cannot capture is checked in the student's process: the canaries still guard it"),
+
+    Attack("tens-of-megabytes-of-literals", "simplenn", "HUGE = [" + "0, " * 10_000_000 + "0]\n",
+           loses=(), reviewed=False,
+           why="a 29 MB cell is skipped unparsed (over the per-cell limit): no process grows, the rest is graded"),
+
+    Attack("huge-predictions-csv", "simplenn", "", loses=("predictions",), huge_predictions=True, reviewed=False),
 )

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 
+import nbformat
 import pytest
 import torch
 
 import course_config
 from tests.conftest import REPO_ROOT
+from tests.corpus import build_submission
 
 RELEASE = REPO_ROOT / "release" / course_config.ASSIGNMENT_ID
 SOURCE = REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
@@ -94,6 +96,25 @@ def test_reference_solution_passes_on_cuda(tmp_path, labels_csv):
     results = json.loads((tmp_path / "results.json").read_text())
     assert result.returncode == 0 and results["extra_data"]["device"] == "cuda"
     assert all(t["status"] == "passed" for t in results["tests"] if t["tags"] != ["predictions"])
+
+
+_CPU_TENSOR_IN_FORWARD = """
+class SimpleNN(SimpleNN):
+    def forward(self, x):
+        return super().forward(x) + torch.zeros(10, device="cpu")
+"""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_forward_that_creates_cpu_tensors_fails_on_cuda_and_says_so(tmp_path, labels_csv):
+    def edit(key, nb):
+        if key == "simplenn":
+            nb.cells.append(nbformat.v4.new_code_cell(_CPU_TENSOR_IN_FORWARD))
+    submission = build_submission(tmp_path / "submission", predictions=labels_csv, edit=edit)
+    autograder("grade", submission, "--out", tmp_path / "out", "--labels", labels_csv, "--device", "cuda")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    (total,) = [t for t in results["tests"] if t["name"] == "simplenn: part total"]
+    assert total["score"] < total["max_score"] and "create them on x.device" in total["output"], total["output"]
 
 
 @pytest.mark.parametrize("problem, args", [

@@ -120,12 +120,14 @@ def test_valid_variant_gets_full_marks(variant, tmp_path, labels_csv, labels):
     result = grade(build_case(variant, tmp_path / "submission", labels_csv), tmp_path, labels)
     assert_full_marks(result, PARTS)
     assert_notes(result, variant.notes)
+    assert result["extra_data"]["status"] == "ok" and result["extra_data"]["unverified"] == {}, "judged, not in-process"
 
 
 @pytest.mark.parametrize("mutant", [_with_gap(m) for m in MUTANTS])
 def test_mutant_loses_what_the_rubric_decides_exactly_where_it_is_wrong(mutant, tmp_path, labels_csv, labels):
     result = grade(build_case(mutant, tmp_path / "submission", labels_csv), tmp_path, labels)
     assert_loses(result, mutant.loses)
+    assert result["extra_data"]["unverified"] == {}, "judged on its exported programs, not in-process"
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in MISNAMED])
@@ -133,6 +135,29 @@ def test_misnamed_files_are_graded_with_a_note_or_named(case, tmp_path, labels_c
     result = grade(build_case(case, tmp_path / "submission", labels_csv), tmp_path, labels)
     assert_loses(result, case.loses)
     assert_notes(result, case.notes)
+
+
+_UNEXPORTABLE_SIMPLENN = """
+class SimpleNN(SimpleNN):
+    def forward(self, x):
+        if x.abs().sum() > 0:   # control flow on a tensor's values: torch.export cannot capture it
+            return super().forward(x)
+        return super().forward(x.clone())
+"""
+
+
+def test_code_that_cannot_be_exported_is_graded_in_process_and_marked_unverified(tmp_path, labels_csv, labels):
+    def edit(key, nb):
+        if key == "simplenn":
+            nb.cells.append(nbformat.v4.new_code_cell(_UNEXPORTABLE_SIMPLENN))
+    result = grade(build_submission(tmp_path / "submission", predictions=labels_csv, edit=edit), tmp_path, labels)
+    assert_full_marks(result, PARTS)
+    extra = result["extra_data"]
+    assert extra["status"] == "unverified" and list(extra["unverified"]) == ["simplenn"]
+    assert "control flow on a tensor's values" in extra["unverified"]["simplenn"]
+    assert "graded in-process" in extra["staff_message"]
+    note = [p for p in extra["problems"] if p.startswith("simplenn: ")]
+    assert len(note) == 1 and "course staff to review" in note[0] and "code cell 14: `if x.abs()" in note[0], note
 
 
 def test_release_stubs_get_nothing_and_say_not_implemented(tmp_path, labels_csv, labels):

@@ -78,7 +78,7 @@ def _grade_all(submitted: Path, out: Path, labels_csv: Path, *extra: str) -> sub
 def _expected_points(attack: Attack, result: dict) -> dict[str, float]:
     full = {part: float(course_config.AUTOGRADED_POINTS[part]) for part in PARTS}
     if attack.base == "release":
-        full.update({part: 0.0 for part in SUITE_PARTS})
+        full.update({part: 0.0 for part in SUITE_PARTS if part not in attack.scores})
     if "tampered" in attack.status:
         full = {part: 0.0 for part in PARTS}
     return {part: 0.0 if part in attack.loses else points for part, points in full.items()}
@@ -88,7 +88,14 @@ def _assert_graded_as_expected(attack: Attack, out: Path) -> dict:
     result = json.loads((out / attack.id / HW2 / "results.json").read_text(encoding="utf-8"))
     assert result["extra_data"]["status"] in attack.status, (attack.id, result["extra_data"])
     assert part_points(result) == _expected_points(attack, result), (attack.id, part_points(result), result["output"])
-    assert "LEAKED" not in json.dumps(result), attack.id
+    text = json.dumps(result)
+    assert "LEAKED" not in text, attack.id
+    assert not [t for t in result["tests"] if len(t["output"]) > 300 * 12], "a scored row lists a few short causes"
+    assert "deduction(" not in text and "def test_" not in text, "no hidden suite text reaches the results"
+    assert len(text.encode()) < 128 * 1024, f"{attack.id}: results.json is {len(text.encode()):,} bytes"
+    feedback = (out / attack.id / HW2 / "feedback.md").read_bytes()
+    assert len(feedback) <= 16 * 1024 and b"deduction(" not in feedback
+    assert bool(result["extra_data"]["review"]) == attack.reviewed, (attack.id, result["extra_data"]["review"])
     return result
 
 

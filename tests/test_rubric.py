@@ -89,7 +89,8 @@ def test_results_show_a_scored_part_total_with_each_cause_once_then_unscored_che
     assert rows[-1]["status"] == "passed" and rows[-1]["output"] == ""
     feedback = results.feedback_markdown(results.results_json(
         results.suite_tests(outcomes, {}), seconds=1.0, problems=[],
-        run=type("Run", (), {"status": "ok", "staff_message": None, "device": "cpu", "sandbox": "bwrap", "runs": 1})))
+        run=type("Run", (), {"status": "ok", "staff_message": None, "device": "cpu", "sandbox": "bwrap", "runs": 1,
+                                    "unverified": {}})))
     assert feedback.count(crash) == 1
 
 
@@ -110,3 +111,10 @@ def test_the_mistakes_table_lists_every_mutant():
     table = corpus.mistakes_table()
     assert all(f"`{mutant.id}`" in table for mutant in corpus.MUTANTS)
     assert textwrap.dedent(table).startswith("| mistake | part | points lost |")
+
+
+@pytest.mark.parametrize("part", SUITE_PARTS)
+def test_in_process_fallback_makes_the_judges_checks(part):
+    """A part graded in-process (code that cannot be exported) is scored by the same checks and costs."""
+    in_process = rubric.suite_checks(part, rubric.SUITES_DIR.parent / "inprocess_suites" / f"test_{part}.py")
+    assert [(c.name, c.deduction) for c in in_process] == [(c.name, c.deduction) for c in rubric.checks(part)]

@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.suites.conftest import call_student, student_object
+from autograder.inprocess_suites.conftest import call_student, student_object
 
 LINEAR_WEIGHT = [[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]
 LINEAR_BIAS = [0.5, -0.5]

@@ -35,7 +35,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from autograder.suites.conftest import batchnorm_fed_by_each_conv, build, call_student, forward, trainable_parameters
+from autograder.inprocess_suites.conftest import (batchnorm_fed_by_each_conv, build, call_student, forward,
+                                                  trainable_parameters)
 
 EXPECTED_PARAMETERS = {269_722: "option A", 272_474: "option B"}
 EXPECTED_WIDTHS = [16, 32, 64]

@@ -16,7 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.suites.conftest import assert_simplenn_layers, build, call_student, forward, trainable_parameters
+from autograder.inprocess_suites.conftest import (assert_simplenn_layers, build, call_student, forward,
+                                                  trainable_parameters)
 
 EXPECTED_PARAMETERS = 82_030
 

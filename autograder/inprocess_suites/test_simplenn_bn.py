@@ -21,8 +21,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.suites.conftest import (assert_simplenn_bn_parameters, assert_simplenn_layers,
-                                        batchnorm_fed_by_each_conv, build, forward)
+from autograder.inprocess_suites.conftest import (assert_simplenn_bn_parameters, assert_simplenn_layers,
+                                                  batchnorm_fed_by_each_conv, build, forward)
 
 
 def _model():

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from autograder.suites.conftest import (assert_simplenn_bn_parameters, batchnorm_fed_by_each_conv, build, call_student,
-                                        forward, student_object)
+from autograder.inprocess_suites.conftest import (assert_simplenn_bn_parameters, batchnorm_fed_by_each_conv, build,
+                                                  call_student, forward, student_object)
 
 RTOL, ATOL = 1e-5, 1e-6
 SHAPES = {"1-D": (1000,), "4-D": (4, 3, 8, 8)}

@@ -1,12 +1,8 @@
-"""pytest plugin (loaded in the grading child with ``-p``): reports every test's outcome to $HW2_REPORT_PATH.
+"""pytest plugin (loaded in every grading child with ``-p``): reports every test's outcome to $HW2_REPORT_PATH.
 
 The report is rewritten (atomically) whenever a test starts or ends, so the parent can watch progress and,
-if the child dies or is stopped, knows which test or which notebook's code was running::
-
-    {"nonce": ..., "device": ..., "finished": bool, "exit_status": int | null,
-     "current": nodeid | null, "loading": notebook key | null, "statement": "code cell C, line L" | null,
-     "problems": {notebook key: [skipped statement, ...]},
-     "tests": [{"nodeid", "part", "check", "name", "passed", "message"}]}
+if the child dies or is stopped, knows which test or which notebook's code was running (the report's shape is
+in ``protocol``).
 
 Test names are ``<part id>: <docstring's first line>`` (plus the parameter id of a parametrized test). What
 a failed check costs is not the report's business: the parent reads it from the suites (autograder/rubric.py).
@@ -23,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-CANARY_PART = "canary"
+from autograder.student_side import protocol
+from autograder.student_side.protocol import CANARY_PART, check_name, part_of
 
 
 def _read_nonce() -> str | None:
-    fd = os.environ.pop("HW2_NONCE_FD", None)
+    fd = os.environ.pop(protocol.NONCE_FD, None)
     if fd is None:
         return None
     with os.fdopen(int(fd), "rb") as pipe:
@@ -35,7 +32,7 @@ def _read_nonce() -> str | None:
 
 
 _NONCE = _read_nonce()
-_REPORT_PATH = os.environ.get("HW2_REPORT_PATH")
+_REPORT_PATH = os.environ.get(protocol.REPORT_PATH)
 _items: dict[str, dict] = {}
 _outcomes: dict[str, dict] = {}
 _state = {"finished": False, "exit_status": None, "current": None, "loading": None, "statement": None,
@@ -46,7 +43,7 @@ def _write() -> None:
     if not _REPORT_PATH:
         return
     tests = [dict(_items[nodeid], nodeid=nodeid, **_outcomes[nodeid]) for nodeid in _items if nodeid in _outcomes]
-    report = {"nonce": _NONCE, "device": os.environ.get("HW2_GRADING_DEVICE", "cpu"), **_state, "tests": tests}
+    report = {"nonce": _NONCE, "device": os.environ.get(protocol.GRADING_DEVICE, "cpu"), **_state, "tests": tests}
     partial = Path(_REPORT_PATH + ".partial")
     partial.write_text(json.dumps(report), encoding="utf-8")
     os.replace(partial, _REPORT_PATH)
@@ -65,24 +62,14 @@ def add_problems(key: str, problems: list[str]) -> None:
     _write()
 
 
-def part_of(location: str) -> str:
-    """The part id of a suite file's path or of a test's node id: ``test_<part>.py[::...]`` -> ``<part>``."""
-    return Path(location.split("::")[0]).stem.removeprefix("test_")
-
-
-def check_name(part: str, docstring: str | None, function_name: str) -> str:
-    """A check's name: ``<part id>: <first line of the test's docstring>`` (autograder/rubric.py names the
-    checks it reads from the suites' source the same way)."""
-    return f"{part}: {(docstring or function_name).strip().splitlines()[0].rstrip('.')}"
-
-
 def _describe(item) -> dict:
     """A test's part, its check (every parametrized case of one test function is one check) and its name (the
     check plus the case's id)."""
     part = part_of(str(item.fspath))
     check = check_name(part, item.function.__doc__, item.function.__name__)
     callspec = getattr(item, "callspec", None)
-    return {"part": part, "check": check, "name": f"{check} [{callspec.id}]" if callspec is not None else check}
+    return {"part": part, "check": check, "name": f"{check} [{callspec.id}]" if callspec is not None else check,
+            "case": callspec.id if callspec is not None else None}
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -121,7 +108,7 @@ def pytest_runtest_logfinish(nodeid, location):
 
 def pytest_sessionfinish(session, exitstatus):
     _state["exit_status"] = int(exitstatus)
-    _state["finished"] = int(exitstatus) in (0, 1) and all(nodeid in _outcomes for nodeid in _items)
+    _state["finished"] = int(exitstatus) in (0, 1, 5) and all(nodeid in _outcomes for nodeid in _items)  # 5: no test
     _write()
 
 

@@ -10,7 +10,10 @@ Everything goes to build/bench-grading/ (rebuilt on every run):
 3. ``python -m autograder grade-all`` with ``--jobs 1`` and ``--jobs 2``, each into a fresh output folder so
    nothing is skipped as up to date: median seconds per submission (results.json ``execution_time``),
    wall time / count and submissions per minute;
-4. ``nbgrader autograde`` of the reference submission in its own course root (``nbgrader/``: a
+4. before/after, side by side: each submission graded the way the kit graded before the judge existed (every
+   part's checks in the student's own sandboxed process: one child) and the way it grades now (export, judge
+   started beside it, one child each), alternating per submission so load drifts hit both alike;
+5. ``nbgrader autograde`` of the reference submission in its own course root (``nbgrader/``: a
    ``nbgrader_config.py`` that loads the repository's and moves the root and gradebook there). It re-executes
    the four notebooks at their DEFAULT parameters (Lab 1 30 epochs, Lab 2 its runs and sweeps, Lab 3 200 epochs
    of ResNet-20) on the synthetic training set, which is why that set is small. After ``--nbgrader-timeout``
@@ -31,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -157,6 +161,34 @@ def time_grade_all(submitted: Path, out: Path, labels_csv: Path, jobs: int, stud
     }
 
 
+def time_before_after(submitted: Path, students: list[str]) -> dict:
+    """Seconds per submission of the hidden checks alone (extraction aside), before (in-process, one child)
+    and after (export + judge), measured alternately in this one process."""
+    from autograder import runner
+    from autograder.submission import extract_modules, find_submission
+
+    seconds = {"before (in-process)": [], "after (export + judge)": []}
+    policy = runner.SandboxPolicy()
+    for student in tqdm(students, desc="before/after", unit="student"):
+        with tempfile.TemporaryDirectory(prefix="bench-student-") as student_dir:
+            extract_modules(find_submission(submitted / student / HW2), Path(student_dir))
+            for label in seconds:
+                started = time.perf_counter()
+                if label.startswith("before"):
+                    run = runner.SuiteRun()
+                    with tempfile.TemporaryDirectory(prefix="bench-programs-") as programs:
+                        context = runner._Context(Path(student_dir), Path(programs), "cpu", policy,
+                                                  time.monotonic() + policy.total_timeout_s, policy.uses_bwrap(),
+                                                  None, probe_seed=0)
+                        runner._run_stage(runner.IN_PROCESS, context, list(runner.SUITE_PARTS), run)
+                else:
+                    runner.run_suites(Path(student_dir), "cpu", policy)
+                seconds[label].append(time.perf_counter() - started)
+    medians = {label: round(statistics.median(values), 2) for label, values in seconds.items()}
+    return {"median_s": medians, "ratio_after_over_before": round(medians["after (export + judge)"] /
+                                                                  medians["before (in-process)"], 2)}
+
+
 # --------------------------------------------------------------------------------------------------
 # nbgrader autograde
 # --------------------------------------------------------------------------------------------------
@@ -252,10 +284,10 @@ def time_nbgrader(course: Path, course_data: Path, timeout_s: float) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Summary
 # --------------------------------------------------------------------------------------------------
-def summarize(info: dict, data: dict, ours: list[dict], nbgrader: dict | None) -> dict:
+def summarize(info: dict, data: dict, ours: list[dict], nbgrader: dict | None, before_after: dict) -> dict:
     jobs1 = ours[0]
     summary = {"machine": info, "data_set": data, "submissions": jobs1["submissions"],
-               "ours": ours, "nbgrader_autograde": nbgrader,
+               "ours": ours, "nbgrader_autograde": nbgrader, "before_after": before_after,
                "scores_identical_jobs_1_and_2": all(r["scores"] == jobs1["scores"] for r in ours),
                "goal": ISSUE_GOAL}
     if nbgrader:
@@ -278,6 +310,10 @@ def table(summary: dict) -> str:
                      f"median {r['median_s_per_submission']:.2f} s/submission (max {r['max_s_per_submission']:.2f}), "
                      f"wall {r['wall_s']:.1f} s = {r['wall_s_per_submission']:.2f} s/submission, "
                      f"{r['submissions_per_min']:.1f} submissions/min"))
+    ba = summary["before_after"]
+    rows.append(("hidden checks alone", ", ".join(f"{label} median {value:.2f} s" for label, value in
+                                                  ba["median_s"].items()) + f": after / before = "
+                                                  f"{ba['ratio_after_over_before']:.2f}"))
     rows.append(("graded on", f"{summary['ours'][0]['device']}, sandbox {summary['ours'][0]['sandbox']}; "
                               f"scores identical for --jobs 1 and 2: {summary['scores_identical_jobs_1_and_2']}"))
     nb = summary["nbgrader_autograde"]
@@ -302,7 +338,7 @@ def table(summary: dict) -> str:
         verdict.append(f">= {goal['speedup']:g}x faster: "
                        f"{'yes' if summary['ratio_nbgrader_over_ours']['value'] >= goal['speedup'] else 'NO'}"
                        + (" (so far)" if nb["stopped"] else ""))
-    rows.append(("goal (issue 5, --jobs 1)", "; ".join(verdict)))
+    rows.append(("goal (issues 5, 11, --jobs 1)", "; ".join(verdict)))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
 
@@ -343,6 +379,7 @@ def main() -> int:
     try:
         ours = [time_grade_all(submitted, out / f"autograded-jobs{jobs}", labels_csv, jobs, students)
                 for jobs in (1, 2)]
+        before_after = time_before_after(submitted, students)
         nbgrader = None
         if not args.skip_nbgrader:
             course = out / "nbgrader"
@@ -351,7 +388,7 @@ def main() -> int:
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    summary = summarize(info, data, ours, nbgrader)
+    summary = summarize(info, data, ours, nbgrader, before_after)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print("\nbench-grading summary:\n" + table(summary))
     print(f"\nwritten to {out / 'summary.json'}")

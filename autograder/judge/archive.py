@@ -1,0 +1,150 @@
+"""Read a student-made ``.pt2`` file as hostile input, and load only what is safe.
+
+``torch.export.load`` trusts its archive: it unpickles sample inputs (falling back to ``weights_only=False``),
+pickled weights and custom objects, turns any ``torch.*`` name in the graph into a call, compiles the
+program's ``guards_code`` into Python and hands shape expressions to ``sympy.sympify`` (an ``eval``). A
+forged archive could run code in the judge through any of them. So before torch sees a byte, ``load_program``
+checks the zip (size, entries), the weights and constants configs (no pickles, no custom objects), every
+node's target (an allowed op, no nested graphs) and every shape expression (a closed vocabulary), drops the
+sample inputs and guards, and loads the cleaned copy from memory.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+MAX_FILE_BYTES = 32 * 2**20          # a ResNet-20 program is 1.4 MB
+MAX_UNPACKED_BYTES = 64 * 2**20
+MAX_ENTRIES = 4_000
+MAX_NODES = 20_000
+# Python operators that export uses on symbolic sizes; every ATen op is allowed but those below.
+_OPERATORS = {f"_operator.{name}" for name in ("getitem", "add", "sub", "mul", "floordiv", "truediv", "mod", "neg",
+                                              "eq", "ne", "lt", "le", "gt", "ge", "and_", "or_", "pow")}
+_DENIED_ATEN = {"_print", "_assert_async", "_assert_scalar", "_functional_assert_async", "_functional_assert_scalar"}
+# Shape expressions: sympy's vocabulary for sizes, and symbols such as s77 or u0.
+_EXPRESSION_WORDS = {"Symbol", "Integer", "Rational", "Float", "positive", "integer", "real", "nonnegative", "True",
+                     "False", "oo", "Max", "Min", "Mod", "PythonMod", "FloorDiv", "CeilDiv", "CleanDiv", "Eq", "Ne",
+                     "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "Abs", "Pow", "Mul", "Add", "FloorToInt",
+                     "CeilToInt", "TruncToInt", "TruncToFloat", "ToFloat", "IntTrueDiv", "FloatTrueDiv",
+                     "PowByNatural", "FloatPow", "RoundToInt", "RoundDecimal", "Identity", "LShift", "RShift",
+                     "BitwiseFn_bitwise_and", "BitwiseFn_bitwise_or", "Piecewise", "ITE", "sqrt", "log", "exp"}
+_EXPRESSION = re.compile(r"[A-Za-z0-9_ ()+\-*/,.=<>!'%]*")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SYMBOL = re.compile(r"[a-z]+[0-9]+")
+_FIXED_ENTRIES = {"archive_format", "archive_version", ".data/version", "byteorder", ".data/serialization_id"}
+
+
+class UnsafeProgram(ValueError):
+    """The archive is not one ``torch.export.save`` writes for a plain model; the message says what is wrong."""
+
+
+def _check_expression(text: str) -> None:
+    if "__" in text or not _EXPRESSION.fullmatch(text):
+        raise UnsafeProgram("a shape expression holds characters no size expression has")
+    for word in _WORD.findall(text):
+        if word not in _EXPRESSION_WORDS and not _SYMBOL.fullmatch(word):
+            raise UnsafeProgram(f"a shape expression uses {word[:40]!r}")
+
+
+def _walk(value, on_dict) -> None:
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            on_dict(current)
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+
+
+def _check_model(model: dict) -> dict:
+    graph = model.get("graph_module", {}).get("graph", {})
+    nodes = graph.get("nodes", [])
+    if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
+        raise UnsafeProgram(f"the graph has more than {MAX_NODES:,} nodes")
+    for node in nodes:
+        target = node.get("target", "") if isinstance(node, dict) else ""
+        aten = re.fullmatch(r"torch\.ops\.aten\.(\w+)\.(\w+)", target)
+        if not (aten and aten.group(1) not in _DENIED_ATEN) and target not in _OPERATORS:
+            raise UnsafeProgram(f"the graph calls {str(target)[:80]!r}, which is not an allowed ATen op")
+
+    def check(entry: dict) -> None:
+        if "as_graph" in entry or "as_custom_obj" in entry:
+            raise UnsafeProgram("the graph holds a nested graph or a custom object")
+        if isinstance(entry.get("expr_str"), str):
+            _check_expression(entry["expr_str"])
+
+    _walk(model, check)
+    for symbol in model.get("range_constraints", {}):
+        _check_expression(symbol)
+    return dict(model, guards_code=[])
+
+
+def _check_payloads(config: dict, what: str) -> None:
+    for name, payload in config.get("config", {}).items():
+        if not isinstance(payload, dict) or payload.get("use_pickle") is not False:
+            raise UnsafeProgram(f"{what} {str(name)[:60]!r} is pickled")
+        if what == "constant" and not str(payload.get("path_name", "")).startswith("tensor_"):
+            raise UnsafeProgram(f"constant {str(name)[:60]!r} is not a tensor")
+
+
+def clean_archive(path: Path) -> bytes:
+    """The bytes of a safe copy of the ``.pt2`` at ``path``; UnsafeProgram when it cannot be made safe."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise UnsafeProgram(f"the program is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
+    try:
+        archive = zipfile.ZipFile(path)
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise UnsafeProgram(f"the program is not a .pt2 archive ({type(error).__name__})") from None
+    if len(entries) > MAX_ENTRIES or sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+        raise UnsafeProgram("the program's archive is too large once unpacked")
+    roots = {entry.filename.split("/", 1)[0] for entry in entries}
+    if len(roots) != 1:
+        raise UnsafeProgram("the program's archive has more than one root folder")
+    root = roots.pop()
+    model_name = None
+    for entry in entries:
+        inner = entry.filename[len(root) + 1:]
+        match = re.fullmatch(r"models/(\w+)\.json", inner)
+        if match:
+            if model_name is not None:
+                raise UnsafeProgram("the archive holds more than one program")
+            model_name = match.group(1)
+        elif not (inner in _FIXED_ENTRIES or re.fullmatch(r"data/(weights|constants)/[\w.]+", inner)
+                  or re.fullmatch(r"data/sample_inputs/\w+\.pt", inner)):
+            raise UnsafeProgram(f"the archive holds an unexpected file {inner[:80]!r}")
+    if model_name is None:
+        raise UnsafeProgram("the archive holds no program")
+    try:
+        model = _check_model(json.loads(archive.read(f"{root}/models/{model_name}.json")))
+        weights = json.loads(archive.read(f"{root}/data/weights/{model_name}_weights_config.json"))
+        constants = json.loads(archive.read(f"{root}/data/constants/{model_name}_constants_config.json"))
+    except (KeyError, ValueError, AttributeError, TypeError) as error:
+        if isinstance(error, UnsafeProgram):
+            raise
+        raise UnsafeProgram(f"the program's description cannot be read ({type(error).__name__})") from None
+    _check_payloads(weights, "weight")
+    _check_payloads(constants, "constant")
+    cleaned = io.BytesIO()
+    with zipfile.ZipFile(cleaned, "w", zipfile.ZIP_STORED) as out:
+        for entry in entries:
+            inner = entry.filename[len(root) + 1:]
+            if inner == f"models/{model_name}.json":
+                out.writestr(entry.filename, json.dumps(model))
+            elif inner.startswith("data/sample_inputs/"):
+                out.writestr(entry.filename, b"")
+            else:
+                out.writestr(entry.filename, archive.read(entry))
+    return cleaned.getvalue()
+
+
+def load_program(path: Path):
+    """The ExportedProgram of a student-made ``.pt2``, loaded from a checked, cleaned copy."""
+    import torch
+
+    return torch.export.load(io.BytesIO(clean_archive(path)))

@@ -1,0 +1,60 @@
+"""A warm judge: one sandboxed process that imports torch and the program loader once, then forks a fresh copy
+of itself for every judging (``python -m autograder.judge.server``, started by ``autograder/warm_judge.py``).
+
+Importing torch and torch.export's loader costs a judging ~4 s of CPU; a grading process pays it once per
+concurrent grading instead of once per submission. The zygote runs no check and loads no program: each request
+runs in a forked child, so nothing of one submission's judging survives into the next, and a child that is
+stopped (memory, time) takes the zygote down with it (the host then starts another). No student code runs
+here, forked or not. One JSON line per request on stdin, ``{"argv", "env", "cwd", "log", "nonce"}``; one JSON
+line per answer on stdout, ``{"exit": status}`` (``{"ready": true}`` first, once warm).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _warm() -> None:
+    import pytest  # noqa: F401
+    import torch  # noqa: F401
+    import torch._export.serde.serialize  # noqa: F401 - the loader's imports (torch._dynamo among them)
+
+    import autograder.judge.archive  # noqa: F401
+    import autograder.judge.program  # noqa: F401
+
+
+def _judge(request: dict) -> int:
+    """Run one pytest session in a forked child; its exit status."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.chdir(request["cwd"])
+            os.environ.update(request["env"])
+            log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            read_end, write_end = os.pipe()
+            os.write(write_end, request["nonce"].encode("ascii"))
+            os.close(write_end)
+            os.environ["HW2_NONCE_FD"] = str(read_end)
+            import pytest
+
+            code = int(pytest.main(request["argv"]))
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def main() -> None:
+    _warm()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps({"exit": _judge(json.loads(line))}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The contract between the grading parent and its children, imported by all three sides.
+
+* **Environment** of every child: the names below. The parent fills them (``autograder/runner.py``); the
+  student process (``student_code``, ``exports/``) and the judge (``autograder/suites``) read them.
+* **Report** each child's pytest writes through ``report_plugin``::
+
+      {"nonce", "device", "finished", "exit_status", "current", "loading", "statement",
+       "problems": {notebook key: [line, ...]}, "tests": [{"nodeid", "part", "check", "name", "passed", "message"}]}
+
+* **Programs**: the student process writes one ``<program id>.pt2`` (``torch.export.save``) per object the
+  judge needs into ``$HW2_PROGRAMS_DIR``; the parent then writes ``programs.json`` there for the judge, from the
+  student process's report (never from a file the student process wrote)::
+
+      {program id: {"exported": bool, "unexportable": bool, "message": str}}
+
+  ``unexportable`` means the object works when run but ``torch.export`` cannot capture it (the part is then
+  graded in-process and marked ``unverified``); a failed build or forward is not exportable either, but it is
+  the student's failure, and the judge fails every check that needs that program with its message.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+STUDENT_DIR = "HW2_STUDENT_DIR"              # the extracted modules: <notebook key>.py
+NOTEBOOK_NAMES = "HW2_NOTEBOOK_NAMES"        # JSON {notebook key: notebook file name}
+REPORT_PATH = "HW2_REPORT_PATH"
+NONCE_FD = "HW2_NONCE_FD"
+GRADING_DEVICE = "HW2_GRADING_DEVICE"        # 'cpu' or 'cuda'
+BROKEN_MODULES = "HW2_BROKEN_MODULES"        # JSON {notebook key: why its loading is not tried again}
+SKIPPED_STATEMENTS = "HW2_SKIPPED_STATEMENTS"  # JSON {notebook key: {"code cell C, line L": why}}
+PROGRAMS_DIR = "HW2_PROGRAMS_DIR"
+PROBE_SEED = "HW2_PROBE_SEED"                # the judge's seed for its probes, drawn per grading after the export
+
+PROGRAMS_MANIFEST = "programs.json"
+PROGRAM_SUFFIX = ".pt2"
+UNEXPORTABLE_PREFIX = "cannot be exported: "   # how an export test's message says the object works but won't export
+CANARY_PART = "canary"
+
+
+def part_of(location: str) -> str:
+    """The part id of a suite or export file's path or of a test's node id: ``test_<part>.py[::...]`` or
+    ``export_<part>.py[::...]`` -> ``<part>``."""
+    return Path(location.split("::")[0]).stem.removeprefix("test_").removeprefix("export_")
+
+
+def check_name(part: str, docstring: str | None, function_name: str) -> str:
+    """A check's name: ``<part id>: <first line of the test's docstring>`` (autograder/rubric.py names the
+    checks it reads from the suites' source the same way)."""
+    return f"{part}: {(docstring or function_name).strip().splitlines()[0].rstrip('.')}"
+
+
+def json_env(name: str) -> dict:
+    return json.loads(os.environ.get(name) or "{}")
+
+
+def program_path(program_id: str) -> Path:
+    return Path(os.environ[PROGRAMS_DIR]) / f"{program_id}{PROGRAM_SUFFIX}"

@@ -1,0 +1,183 @@
+"""Part resnet20: Lab 3's ResNet20 (He et al. 2016, section 4.2), judged on its exported program.
+
+Checked by behaviour and by the program's calls, never by attribute or helper-class names: blocks as classes
+or ``nn.Sequential``, ReLU as a module or a function, option-A shortcuts (``F.pad`` with ``::2``
+subsampling, a ``LambdaLayer``, a padding module) and option-B shortcuts (1x1 conv + BN) are all fine.
+Decisions:
+
+* 20 weighted layers = 19 convs (the stem and 2 per block) + 1 Linear; option-B 1x1 projection convs are
+  not counted among them; 269,722 (option A) or 272,474 (option B) parameters. A stem of another kernel
+  size (5x5) is a conv all the same: it costs only the parameter count.
+* Widths and map sizes, each its own check: the convs widen 16 -> 32 -> 64, and the maps shrink
+  32x32 -> 16x16 -> 8x8 (conv outputs in call order, one forward). How many convs each stage has is the
+  weighted-layer check's business, not theirs.
+* "BN after every conv": each conv call's output (1x1 projections included) is exactly what a BatchNorm call
+  of the same width receives (read from the graph).
+* Global average pooling: the Linear's input (N, C) equals the mean over H, W of a C-channel feature map
+  the forward computed (every value of one forward is recorded), so this holds whether the pooling is
+  ``F.adaptive_avg_pool2d``, ``nn.AvgPool2d(8)``, ``F.avg_pool2d(x, x.size(3))`` or ``x.mean((2, 3))``;
+  max pooling fails.
+* Shortcuts really add: with every residual-branch conv's weights zeroed in the program (every 3x3 conv but
+  the stem, the one with 3 input channels; option-B projections kept), in eval mode the output must still
+  depend on the input; without shortcuts it is constant.
+* ReLU placement inside a block is not checked: ReLU after the addition (the paper), no ReLU after it, or
+  ReLU before it are all accepted here (their effect shows in the accuracy graded by ``predictions``).
+* N = 1 is checked in eval mode only (the inference contract); larger batches in both modes.
+* What a failed check costs (``deduction``, a share of the part): shortcuts that add and the downsampling
+  are what make this ResNet-20 (half the part each); BN after every conv 3/8 (with the parameter count it
+  changes, half); 20 weighted layers 3/8 (with the parameter count, half); the pooling 1/16 (max instead
+  of average pooling is a slip, not a different network).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder.judge.program import Program
+from autograder.suites.conftest import (backward, batchnorm_fed_by_each_conv, conv_layers, images, linear_layers,
+                                        program, run, trace, trainable_parameters)
+
+EXPECTED_PARAMETERS = {269_722: "option A", 272_474: "option B"}
+EXPECTED_WIDTHS = [16, 32, 64]
+EXPECTED_MAPS = [32, 16, 8]
+
+
+def _model(num_classes: int = 10) -> Program:
+    return program("ResNet20" if num_classes == 10 else f"ResNet20-{num_classes}classes")
+
+
+def _weighted_convs(model: Program) -> list:
+    """Every conv call but the option-B 1x1 projections, with its (in, out, kernel, stride, padding)."""
+    return [(node, layer) for node, layer in zip(model.calls("conv2d"), conv_layers(model)) if layer[2] != (1, 1)]
+
+
+def _stages(values) -> list:
+    """Consecutive repeats dropped: [16, 16, 32, 32, 64] -> [16, 32, 64]."""
+    return [value for i, value in enumerate(values) if i == 0 or value != values[i - 1]]
+
+
+def _logits(model: Program, mode: str, x, classes: int = 10):
+    out = run(getattr(model, mode)(), x)
+    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
+    assert tuple(out.shape) == (x.shape[0], classes), (
+        f"expected output shape ({x.shape[0]}, {classes}) in {mode} mode, got {tuple(out.shape)}")
+    return out
+
+
+@pytest.mark.deduction(1 / 4)
+@pytest.mark.parametrize("n", [1, 2, 8])
+def test_output_shape(n):
+    """ResNet20 maps (N, 3, 32, 32) images to (N, 10) logits"""
+    model = _model()
+    x = images(n)
+    if n > 1:
+        _logits(model, "train", x)
+    _logits(model, "eval", x)
+
+
+@pytest.mark.deduction(1 / 8)
+def test_num_classes():
+    """ResNet20(num_classes=100) gives 100 outputs"""
+    _logits(_model(num_classes=100), "eval", images(2), classes=100)
+
+
+@pytest.mark.deduction(1 / 8)
+def test_parameter_count():
+    """ResNet20 has 269,722 trainable parameters (option A) or 272,474 (option B)"""
+    count = trainable_parameters(_model())
+    assert count in EXPECTED_PARAMETERS, (
+        f"expected 269,722 trainable parameters (option-A shortcuts) or 272,474 (option-B 1x1 projections), "
+        f"got {count:,}")
+
+
+@pytest.mark.deduction(3 / 8)
+def test_weighted_layers():
+    """20 weighted layers: 19 convs (the stem and 2 per block, 3 stages x 3 blocks) and 1 Linear"""
+    model = _model()
+    convs, linears = len(_weighted_convs(model)), len(linear_layers(model))
+    assert (convs, linears) == (19, 1), (
+        f"expected 19 convs (1x1 projection shortcuts not counted) and 1 Linear, 6n + 2 = 20 for n = 3, got "
+        f"{convs} convs and {linears} Linear layers")
+
+
+@pytest.mark.deduction(1 / 8)
+def test_conv_widths():
+    """The convs widen from 16 to 32 to 64 filters, one width per stage"""
+    widths = _stages([layer[1] for _, layer in _weighted_convs(_model())])
+    assert widths == EXPECTED_WIDTHS, f"expected the convs' widths to go {EXPECTED_WIDTHS}, got {widths}"
+
+
+@pytest.mark.deduction(1 / 2)
+def test_downsampling():
+    """The feature maps shrink from 32x32 to 16x16 to 8x8 (downsampling at the second and third stage)"""
+    model = _model().eval()
+    _, values = trace(model, images(2))
+    sizes = [tuple(values[node].shape[2:]) for node, _ in _weighted_convs(model) if node in values]
+    maps = _stages([h if h == w else f"{h}x{w}" for h, w in sizes])
+    assert maps == EXPECTED_MAPS, (f"expected the convs' outputs to go from {EXPECTED_MAPS[0]}x{EXPECTED_MAPS[0]} to "
+                                   f"16x16 to 8x8 maps (stride 2 where a stage begins), got the sizes {maps}")
+
+
+@pytest.mark.deduction(3 / 8)
+def test_batchnorm_after_every_conv():
+    """Every conv's output goes straight into a BatchNorm2d of its width"""
+    pairs = batchnorm_fed_by_each_conv(_model())
+    assert pairs, "no conv ran during the forward"
+    missing = [f"call {index + 1} ({in_channels}->{out_channels}, {kernel[0]}x{kernel[1]})"
+               for index, ((in_channels, out_channels, kernel), width) in enumerate(pairs) if width != out_channels]
+    assert not missing, (f"expected every conv's output to go straight into a BatchNorm2d of its width, got "
+                         f"{len(missing)} of {len(pairs)} conv calls without one: {', '.join(missing[:3])}"
+                         f"{' ...' if len(missing) > 3 else ''}")
+
+
+@pytest.mark.deduction(1 / 16)
+def test_global_average_pooling():
+    """Global average pooling of the last feature maps feeds the Linear"""
+    model = _model().eval()
+    linears = model.calls("linear")
+    assert linears, "ResNet20 has no nn.Linear layer"
+    with torch.no_grad():
+        _, values = trace(model, images(2))
+    features = values.get(linears[-1].args[0])
+    assert features is not None, "the Linear layer did not run during the forward"
+    assert features.dim() == 2 and features.shape[0] == 2, (
+        f"expected the Linear to receive (2, channels) features, got {tuple(features.shape)}")
+    maps = [v for v in values.values() if isinstance(v, torch.Tensor) and v.dim() == 4 and v.shape[2] * v.shape[3] > 1]
+    pooled = [m.mean(dim=(2, 3)) for m in maps if tuple(m.shape[:2]) == tuple(features.shape)]
+    assert pooled, f"expected {features.shape[1]}-channel feature maps before the Linear layer, got none"
+    assert any(torch.allclose(features, p, rtol=1e-4, atol=1e-5) for p in pooled), (
+        "expected the Linear's input to be the mean over H and W of the last feature map (global average "
+        "pooling), got something else (max pooling?)")
+
+
+@pytest.mark.deduction(1 / 2)
+def test_shortcuts_add():
+    """Shortcuts add each block's input: with every residual-branch conv zeroed the output still depends on x"""
+    model = _model().eval()
+    branch = [node for node, layer in _weighted_convs(model) if layer[0] != 3]
+    assert branch, "expected convs after the stem, got none"
+    with torch.no_grad():
+        for node in branch:
+            weight = model.tensor(Program.argument(node, "weight"))
+            assert weight is not None, "a conv's weight is not a parameter of the program"
+            weight.zero_()
+        first = run(model, images(2))
+        second = run(model, 3 * images(2))
+    assert isinstance(first, torch.Tensor), f"forward must return a tensor, got {type(first).__name__}"
+    assert not torch.allclose(first, second, rtol=1e-4, atol=1e-6), (
+        "expected the output to still depend on the image when every residual-branch conv is zeroed (the "
+        "shortcut carries x around each block: out = F(x) + shortcut(x)), got a constant output: "
+        "are the shortcuts added?")
+
+
+@pytest.mark.deduction(1 / 8)
+def test_training_step():
+    """A train-mode batch of 2 and a backward pass give every parameter a gradient"""
+    model = _model().train()
+    out = run(model, images(2))
+    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
+    loss = out.float().logsumexp(-1).mean()   # whatever the output's shape: that is another check's business
+    backward(loss, "ResNet20")
+    missing = [name for name, p in model.parameters().items()
+               if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    assert not missing, f"expected a finite gradient for every parameter, got none for {missing[:5]}"
