@@ -1,12 +1,13 @@
-"""Run one untrusted command (the hidden suites importing student code) and watch it until it ends.
+"""Run one grading child (the student's export, the judge, the in-process fallback) and watch it until it ends.
 
 Two ways to contain it, chosen once per grader process:
 
 - ``bwrap`` (Debian's ``bubblewrap``) when it is installed and works here: new user, pid, network, IPC and
   UTS namespaces, so the child has no network (not even the host's loopback), sees only its own
   processes, and dies with the grader. Its file system is built from nothing: the Python install and the
-  venv, the system libraries, the kit's ``autograder/`` package and the students' ``tools/`` package, all
-  read-only; the student's extracted modules read-only; one writable report folder; a size-capped tmpfs
+  venv, the system libraries and the kit folders the caller names (for student code only
+  ``autograder/student_side/`` and the students' ``tools/`` package), all read-only; the student's extracted
+  modules read-only; the writable folders the caller names (a report, the programs); a size-capped tmpfs
   for ``/tmp`` (its HOME). The held-out labels, the grader's output folder, other students' submissions,
   the source notebooks and the real home directory are simply not there.
 - ``subprocess`` otherwise: the same command in its own session with rlimits (no core files, capped

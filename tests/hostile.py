@@ -246,6 +246,27 @@ def _start(started=__import__("threading").Thread(target=_forge, daemon=True).st
     return started
 """, loses=SUITE_PARTS, base="release"),
 
+    Attack("flips-verdicts-from-forward", "simplenn", """
+class SimpleNN(nn.Module):
+    def forward(self, x):
+        import gc
+        for found in gc.get_objects():
+            if type(found) is dict and found.get("passed") is False:
+                found["passed"], found["message"] = True, ""
+        return x
+""", loses=SUITE_PARTS, base="release", why="forward runs in the student process: it can only forge claims"),
+
+    Attack("exfiltrates-through-file-names", "simplenn", """
+class Names:
+    import os
+    for folder in (os.environ.get("HW2_PROGRAMS_DIR", "."), os.path.expanduser("~"), "."):
+        try:
+            for index in range(50):
+                open(os.path.join(folder, f"LEAKED-{{index}}-" + "x" * 150 + ".pt2"), "w").close()
+        except OSError:
+            pass
+""", loses=(), why="the parent reads only the programs it asked for; no file name reaches the feedback"),
+
     Attack("patched-export-hands-over-another-model", "simplenn", """
 class SimpleNN(nn.Module):   # builds, but computes nothing itself
     def forward(self, x):
