@@ -92,7 +92,7 @@ class Stage:
 
 
 EXPORT = Stage("export", "student_side/exports", "export_", ("student_side",), True, programs_writable=True)
-JUDGE = Stage("judge", "suites", "test_", ("",), False)
+JUDGE = Stage("judge", "suites", "test_", (), False)   # runs in a warm judge, which mounts autograder/ itself
 IN_PROCESS = Stage("in-process", "inprocess_suites", "test_", ("student_side", "inprocess_suites"), True,
                    canaries=True)
 
@@ -295,7 +295,7 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
            protocol.REPORT_PATH: str(judge.inside(report)), protocol.GRADING_DEVICE: context.device,
            protocol.PROBE_SEED: str(context.probe_seed),
            protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})}
-    argv = [*(str(tests / f"test_{part}.py") for part in parts), "-c", str(tests / "pytest.ini"),
+    argv = [*(str(tests / f"{JUDGE.prefix}{part}.py") for part in parts), "-c", str(tests / "pytest.ini"),
             "--rootdir", str(tests), "-q", "-p", "no:cacheprovider", "-p", "autograder.student_side.report_plugin"]
     finished = judge.run(argv, env=env, cwd=attempt_dir, log=attempt_dir / "log.txt", nonce=nonce,
                          memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
