@@ -33,8 +33,9 @@ class Program:
         self.id, self.module, self.device = program_id, module.to(device), device
 
     @classmethod
-    def of(cls, program_id: str, exported, device: torch.device) -> "Program":
-        return cls(program_id, copy.deepcopy(exported.module()), device)
+    def of(cls, program_id: str, module: fx.GraphModule, device: torch.device) -> "Program":
+        """A copy of ``module`` (``ExportedProgram.module()``), so one check's edits never reach another."""
+        return cls(program_id, copy.deepcopy(module), device)
 
     # ---- reading the graph ----------------------------------------------------------------------
     def nodes(self) -> list[fx.Node]:
