@@ -279,8 +279,12 @@ class _Context:
     folder: Path | None = None        # this submission's folder in the warm judge's inbox
     judged: list[str] | None = None   # the parts the judge decides, known once the export is over
 
+    @property
+    def manifest(self) -> Path:
+        return self.folder / protocol.PROGRAMS_MANIFEST
+
     def manifest_missing(self) -> bool:
-        return not (self.programs / protocol.PROGRAMS_MANIFEST).exists()
+        return not self.manifest.exists()
 
 
 def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
@@ -292,6 +296,7 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
     report = attempt_dir / "report" / "report.json"
     env = {protocol.STUDENT_DIR: str(judge.inside(context.folder / "student")),
            protocol.PROGRAMS_DIR: str(judge.inside(context.programs)),
+           protocol.MANIFEST: str(judge.inside(context.manifest)),
            protocol.REPORT_PATH: str(judge.inside(report)), protocol.GRADING_DEVICE: context.device,
            protocol.PROBE_SEED: str(context.probe_seed),
            protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})}
@@ -456,15 +461,15 @@ def _run_stage(stage: Stage, context: _Context, parts: list[str], run: SuiteRun)
     return outcomes
 
 
-def _write_manifest(programs: Path, exports: list[dict], judged: list[str]) -> None:
+def _write_manifest(path: Path, exports: list[dict], judged: list[str]) -> None:
     """programs.json for the judge, from the export stage's outcomes: the parts it decides, and each program's
     state. Written last: the judge, started early, waits for it."""
     manifest = {outcome["case"]: {"exported": outcome["passed"], "message": outcome["message"],
                                   "unexportable": outcome["message"].startswith(protocol.UNEXPORTABLE_PREFIX)}
                 for outcome in exports}
-    partial = programs / f"{protocol.PROGRAMS_MANIFEST}.partial"
+    partial = path.with_name(f"{path.name}.partial")
     partial.write_text(json.dumps({"parts": judged, "programs": manifest}), encoding="utf-8")
-    os.replace(partial, programs / protocol.PROGRAMS_MANIFEST)
+    os.replace(partial, path)
 
 
 def _unexportable(exports: list[dict]) -> dict[str, str]:
@@ -520,7 +525,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
             run.unverified = {} if run.status == "tampered" else _unexportable(exports)
             context.judged = [part for part in SUITE_PARTS if run.status != "tampered" and part not in run.part_errors
                               and part not in run.unverified and any(t["part"] == part for t in exports)]
-            _write_manifest(programs, exports, context.judged)
+            _write_manifest(context.manifest, exports, context.judged)
             judging.join()
         _merge(run, judge_run)
         if run.status == "tampered":

@@ -267,6 +267,18 @@ class Names:
             pass
 """, loses=(), why="the parent reads only the programs it asked for; no file name reaches the feedback"),
 
+    Attack("plants-a-manifest-and-a-link-for-the-parent", "simplenn", """
+class Plant:
+    import json, os
+    folder = os.environ.get("HW2_PROGRAMS_DIR", ".")
+    try:
+        with open(os.path.join(folder, "programs.json"), "w") as handle:
+            json.dump({{"parts": [], "programs": {{}}}}, handle)
+        os.symlink({sentinel!r} + "/pwned", os.path.join(folder, "programs.json.partial"))
+    except OSError:
+        pass
+""", loses=(), why="the parent writes the judge's manifest where the student process cannot write, never through a link"),
+
     Attack("patched-export-hands-over-another-model", "simplenn", """
 class SimpleNN(nn.Module):   # builds, but computes nothing itself
     def forward(self, x):

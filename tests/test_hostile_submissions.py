@@ -146,6 +146,7 @@ def test_each_attack_gets_the_right_low_score_and_status(graded_class, attack):
 
 def test_nothing_outside_the_sandbox_is_touched(graded_class):
     assert (graded_class["sentinel"] / "precious.txt").read_text(encoding="utf-8") == "do not delete"
+    assert sorted(p.name for p in graded_class["sentinel"].iterdir()) == ["precious.txt"]
     assert graded_class["server"].connections == 0
     forged = graded_class["out"] / "write-results-and-feedback" / HW2
     assert sorted(p.name for p in forged.iterdir()) == ["feedback.md", "results.json"]

@@ -144,3 +144,14 @@ def test_extra_files_big_files_and_non_archives_are_refused(exported, tmp_path, 
     monkeypatch.setattr(archive, "MAX_FILE_BYTES", 1000)
     with pytest.raises(UnsafeProgram, match="over the"):
         clean_archive(exported)
+
+
+def test_links_and_fifos_are_refused_without_being_followed_or_opened(exported, tmp_path):
+    link = tmp_path / "link.pt2"
+    link.symlink_to(exported)
+    with pytest.raises(UnsafeProgram, match="regular file"):
+        clean_archive(link)
+    fifo = tmp_path / "fifo.pt2"
+    os.mkfifo(fifo)
+    with pytest.raises(UnsafeProgram, match="not a regular file"):   # returns at once: nothing blocks on it
+        clean_archive(fifo)

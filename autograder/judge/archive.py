@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import stat
 import zipfile
 from pathlib import Path
 
@@ -93,11 +95,17 @@ def _check_payloads(config: dict, what: str) -> None:
 
 def clean_archive(path: Path) -> bytes:
     """The bytes of a safe copy of the ``.pt2`` at ``path``; UnsafeProgram when it cannot be made safe."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise UnsafeProgram(f"the program is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
+    try:   # one open, never through a link, never blocking on a FIFO; then only that file is read
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UnsafeProgram("the program is not a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise UnsafeProgram(f"the program cannot be read as a regular file ({type(error).__name__})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UnsafeProgram(f"the program is over the {MAX_FILE_BYTES // 2**20} MB limit")
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise UnsafeProgram(f"the program is not a .pt2 archive ({type(error).__name__})") from None

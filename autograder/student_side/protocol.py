@@ -8,10 +8,11 @@
        "problems": {notebook key: [line, ...]}, "tests": [{"nodeid", "part", "check", "name", "passed", "message"}]}
 
 * **Programs**: the student process writes one ``<program id>.pt2`` (``torch.export.save``) per object the
-  judge needs into ``$HW2_PROGRAMS_DIR``; the parent then writes ``programs.json`` there for the judge, from the
-  student process's report (never from a file the student process wrote)::
+  judge needs into ``$HW2_PROGRAMS_DIR``; the parent then writes the manifest ``$HW2_MANIFEST`` for the judge,
+  from the student process's report, in a folder the student process cannot write (it could plant a manifest,
+  or a link the parent would write through, in the programs folder)::
 
-      {program id: {"exported": bool, "unexportable": bool, "message": str}}
+      {"parts": [part id, ...], "programs": {program id: {"exported": bool, "unexportable": bool, "message": str}}}
 
   ``unexportable`` means the object works when run but ``torch.export`` cannot capture it (the part is then
   graded in-process and marked ``unverified``); a failed build or forward is not exportable either, but it is
@@ -31,6 +32,7 @@ GRADING_DEVICE = "HW2_GRADING_DEVICE"        # 'cpu' or 'cuda'
 BROKEN_MODULES = "HW2_BROKEN_MODULES"        # JSON {notebook key: why its loading is not tried again}
 SKIPPED_STATEMENTS = "HW2_SKIPPED_STATEMENTS"  # JSON {notebook key: {"code cell C, line L": why}}
 PROGRAMS_DIR = "HW2_PROGRAMS_DIR"
+MANIFEST = "HW2_MANIFEST"                    # the parent's programs.json, outside the programs folder
 PROBE_SEED = "HW2_PROBE_SEED"                # the judge's seed for its probes, drawn per grading after the export
 
 PROGRAMS_MANIFEST = "programs.json"

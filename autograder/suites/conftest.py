@@ -1,7 +1,7 @@
 """Fixtures of the hidden suites: the student's exported programs, loaded and run by the judge.
 
 The judge never imports student code. The student process exported every object a check needs
-(``autograder/student_side/exports``) into ``$HW2_PROGRAMS_DIR``; ``programs.json`` beside them (written by
+(``autograder/student_side/exports``) into ``$HW2_PROGRAMS_DIR``; the manifest ``$HW2_MANIFEST`` (written by
 the parent once the export is over) says which parts the judge decides and which exports failed and why.
 ``program("SimpleNN")`` returns a fresh ``Program`` on the grading device, or fails the test with the student's error; ``run(program, *inputs)`` runs it and fails the
 test with one sentence when it raises. Probes are drawn from ``$HW2_PROBE_SEED``, chosen after the export.
@@ -55,9 +55,9 @@ def _seeded():
 
 def _manifest() -> dict:
     """programs.json, once the parent has written it (the judge starts beside the export and waits here)."""
-    path = Path(os.environ[protocol.PROGRAMS_DIR]) / protocol.PROGRAMS_MANIFEST
+    path = Path(os.environ[protocol.MANIFEST])
     while not path.is_file():
-        _load_early(path.parent)
+        _load_early(Path(os.environ[protocol.PROGRAMS_DIR]))
         time.sleep(0.02)
     return json.loads(path.read_text(encoding="utf-8"))
 
