@@ -289,6 +289,8 @@ class _Context:
 
 def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
     """One run of the hidden suites in the warm judge (a forked copy of it), watched like any child."""
+    if not context.judge.alive():   # an earlier run of this submission was stopped: a fresh judge, same inbox
+        context.judge = warm_judge.restart(context.judge)
     judge, attempt_dir = context.judge, context.folder / secrets.token_hex(4)
     (attempt_dir / "report").mkdir(parents=True)
     tests = (warm_judge.KIT_INSIDE if context.use_bwrap else KIT_DIR) / JUDGE.folder
@@ -504,6 +506,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
                    "subprocess" + ("" if user is None else f" as uid {user}"))
     judge = warm_judge.acquire(device, use_bwrap, _judge_env(use_bwrap))
     folder = judge.new_folder()
+    context = None
     try:
         programs = folder / "programs"
         programs.mkdir()
@@ -547,7 +550,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
             run.staff_message = "; ".join(filter(None, (run.staff_message, f"unverified (graded in-process): {why}")))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-        warm_judge.release(judge)
+        warm_judge.release(context.judge if context is not None else judge)
     return _finish(run, started)
 
 

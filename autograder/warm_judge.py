@@ -6,15 +6,15 @@ kit's ``autograder/`` and its own *inbox* folder mounted; the subprocess fallbac
 gets a folder in the inbox: its programs (the student process writes them through its own mount of that
 one folder), a copy of its extracted modules (read as text for the Swish source check), the report and the
 log. ``run`` watches a judging like ``sandbox.run_watched`` watches a child (memory and processes of the whole
-tree, the caller's ``should_stop``); a stopped judging kills the warm judge, and the next submission starts
-a new one. Nothing here runs student code.
+tree, the caller's ``should_stop``); a stopped judging kills the warm judge, ``restart`` starts another on the
+same inbox (so a rerun of that submission finds its folder), and a dead judge is discarded on release.
+Nothing here runs student code.
 """
 from __future__ import annotations
 
 import atexit
 import itertools
 import json
-import os
 import select
 import shutil
 import subprocess
@@ -37,11 +37,12 @@ _live: list["WarmJudge"] = []
 
 
 class WarmJudge:
-    def __init__(self, device: str, use_bwrap: bool, env: dict):
-        self.device, self.use_bwrap = device, use_bwrap
-        self.inbox = Path(tempfile.mkdtemp(prefix="hw2-judge-"))
+    def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None,
+                 numbers: itertools.count | None = None):
+        self.device, self.use_bwrap, self.env = device, use_bwrap, env
+        self.inbox = inbox or Path(tempfile.mkdtemp(prefix="hw2-judge-"))
         self.inbox.chmod(0o755)
-        self._numbers = itertools.count(1)
+        self._numbers = numbers or itertools.count(1)
         argv = [sys.executable, "-m", "autograder.judge.server"]
         if use_bwrap:
             mounts = [sandbox.Mount(KIT_DIR, KIT_INSIDE),
@@ -53,7 +54,7 @@ class WarmJudge:
         answer = self._answer(time.monotonic() + READY_TIMEOUT_S)
         if answer != {"ready": True}:
             log = (self.inbox / "server.log").read_text(errors="replace")[-500:]
-            self.close()
+            self.discard()
             raise RuntimeError(f"the warm judge did not start: {log.strip() or answer}")
 
     def inside(self, host: Path) -> Path:
@@ -83,9 +84,12 @@ class WarmJudge:
         """One judging, watched until it ends (``argv`` is pytest's, paths as the judge sees them)."""
         request = {"argv": argv, "env": env, "cwd": str(self.inside(cwd)), "log": str(self.inside(log)),
                    "nonce": nonce}
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        self.process.stdin.flush()
         stop, peak, answer = None, 0.0, None
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        except OSError:   # it died since it was last asked: the caller's rerun restarts it
+            return sandbox.Finished(exit_code=None, stop=None, output="", peak_memory_mb=0.0)
         while answer is None:
             pids = sandbox._descendants(self.process.pid)
             resident = sandbox._resident_mb(pids)
@@ -111,10 +115,28 @@ class WarmJudge:
                                 peak_memory_mb=peak)
 
     def close(self) -> None:
+        """Stop the process (its inbox stays, for ``restart``)."""
         if self.process.poll() is None:
             sandbox.kill_tree(self.process.pid)
         self.process.wait()
+
+    def discard(self) -> None:
+        self.close()
         shutil.rmtree(self.inbox, ignore_errors=True)
+        with _lock:
+            if self in _live:
+                _live.remove(self)
+
+
+def restart(judge: WarmJudge) -> WarmJudge:
+    """A new warm judge on the inbox of one that was stopped (its folders stay where they are)."""
+    judge.close()
+    fresh = WarmJudge(judge.device, judge.use_bwrap, judge.env, inbox=judge.inbox, numbers=judge._numbers)
+    with _lock:
+        if judge in _live:
+            _live.remove(judge)
+        _live.append(fresh)
+    return fresh
 
 
 def acquire(device: str, use_bwrap: bool, env: dict) -> WarmJudge:
@@ -122,11 +144,17 @@ def acquire(device: str, use_bwrap: bool, env: dict) -> WarmJudge:
     key = (device, use_bwrap)
     with _lock:
         idle = _pool.setdefault(key, [])
-        while idle:
-            judge = idle.pop()
-            if judge.alive():
-                return judge
-            judge.close()
+        dead, judge = [], None
+        while idle and judge is None:
+            candidate = idle.pop()
+            if candidate.alive():
+                judge = candidate
+            else:
+                dead.append(candidate)
+    for corpse in dead:
+        corpse.discard()
+    if judge is not None:
+        return judge
     judge = WarmJudge(device, use_bwrap, env)
     with _lock:
         _live.append(judge)
@@ -134,16 +162,14 @@ def acquire(device: str, use_bwrap: bool, env: dict) -> WarmJudge:
 
 
 def release(judge: WarmJudge) -> None:
-    with _lock:
-        if judge.alive():
+    if judge.alive():
+        with _lock:
             _pool.setdefault((judge.device, judge.use_bwrap), []).append(judge)
-        else:
-            judge.close()
-            if judge in _live:
-                _live.remove(judge)
+    else:
+        judge.discard()
 
 
 @atexit.register
-def _close_all() -> None:
+def _discard_all() -> None:
     for judge in list(_live):
-        judge.close()
+        judge.discard()

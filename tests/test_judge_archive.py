@@ -8,7 +8,6 @@ it or never runs it. Fast: one tiny export per module.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle

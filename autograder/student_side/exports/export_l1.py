@@ -3,7 +3,6 @@
 The probe model's parameters are the program's *inputs*, so the judge chooses their values after the export
 and backpropagates to them. ``strength`` is fixed in each program (``probes.L1_PROGRAMS``)."""
 import pytest
-import torch
 from torch import nn
 from torch.nn.utils.stateless import _reparametrize_module
 
