@@ -13,11 +13,11 @@ $(STAMP): requirements.txt
 
 # The main job on an embedded default: synthetic CIFAR-10 -> course data -> dataset -> scored gradebook.
 demo: $(STAMP)
-	$(PY) -m autograder.demo
+	$(PY) -m demo
 
 # Regenerate release/hw2 from source/hw2 with nbgrader and check it for leaks (commit the result).
 release: $(STAMP)
-	$(PY) -m autograder.release
+	$(PY) -m publishing.release
 
 # The kit's own tests (what CI runs).
 test: $(STAMP)
@@ -51,7 +51,7 @@ bench-grading: $(STAMP)
 # Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the labels): build/gradescope/autograder.zip.
 # Labels from course_config.labels_csv_path(), or make gradescope LABELS=path/to/test_labels.csv.
 gradescope: $(STAMP)
-	$(PY) -m autograder.gradescope build --out build/gradescope/autograder.zip $(if $(LABELS),--labels $(LABELS))
+	$(PY) -m gradescope_package.autograder_zip build --out build/gradescope/autograder.zip $(if $(LABELS),--labels $(LABELS))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

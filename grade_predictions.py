@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import course_config
+from autograder.cli import EXIT_DONE, EXIT_INVALID_SUBMISSION, Parser, error
 
 HEADER = ("Id", "Label")
 MAX_POINTS = float(course_config.AUTOGRADED_POINTS["predictions"])
@@ -401,10 +402,11 @@ def histogram_path(gradebook) -> Path:
     return gradebook.with_name(gradebook.stem + "_histogram.png")
 
 
-def write_gradebook(rows: list[dict], out: Path) -> None:
+def write_gradebook(rows: list[dict], out: Path, columns=GRADEBOOK_COLUMNS) -> None:
+    """A gradebook CSV: a header of ``columns``, one row per student (also the autograder's gradebook)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=GRADEBOOK_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
 
@@ -445,15 +447,8 @@ def summarize(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one 'error:' line and exit status 1 (2 means 'invalid')."""
-
-    def error(self, message):
-        self.exit(1, f"error: {message} (see --help)\n")
-
-
 def _arguments(argv) -> argparse.Namespace:
-    parser = _Parser(description=__doc__.split("\n\n")[0],
+    parser = Parser(log_flags=False, description=__doc__.split("\n\n")[0],
                      epilog="exit status: 0 scored (or gradebook written), 2 invalid predictions file, "
                             "1 labels file or argument problem")
     parser.add_argument("predictions", nargs="?", help="one predictions.csv to score")
@@ -492,34 +487,29 @@ def main(argv=None) -> int:
     try:
         labels = load_labels(args.labels or course_config.labels_csv_path())
     except LabelsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return error(str(err))
     if args.batch:
         root = Path(args.batch)
         if not root.is_dir():
-            print(f"error: --batch {root}: not a folder; give nbgrader's submitted/ folder or a folder "
-                  "of <student>.csv files", file=sys.stderr)
-            return 1
+            return error(f"--batch {root}: not a folder; give nbgrader's submitted/ folder or a folder "
+                         "of <student>.csv files")
         try:
             rows = grade_tree(root, labels, args.out)
         except OSError as err:
-            print(f"error: batch failed: {err}", file=sys.stderr)
-            return 1
+            return error(f"batch failed: {err}")
         print(summarize(rows))
         print(f"gradebook: {args.out}\nhistogram: {histogram_path(args.out)}")
-        return 0
+        return EXIT_DONE
     if not os.path.lexists(args.predictions):
-        print(f"error: {args.predictions}: no such file", file=sys.stderr)
-        return 1
+        return error(f"{args.predictions}: no such file")
     result = grade_file(args.predictions, labels)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     elif result.score:
         print(_report(result, args.verbose))
     if result.status != "scored":
-        print(f"error: {result.file}: {result.message}", file=sys.stderr)
-        return 2
-    return 0
+        return error(f"{result.file}: {result.message}", EXIT_INVALID_SUBMISSION)
+    return EXIT_DONE
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python -m solutions.bench_training [--images N] [--epochs K] [--device auto|cpu|cuda] [--json OUT.json]
 
 Builds (once, cached under build/bench-training/) a synthetic course data set of N training images in
-the official format (tests/fixtures/synthetic_cifar10.py, then autograder/build_course_data.py: the
+the official format (fixtures/synthetic_cifar10.py, then course_data/build.py: the
 real builder and the real tools.dataset), then trains the reference ResNet-20 for 1 + K epochs with
 each pipeline. The first epoch is a warm-up and is not counted (torch.compile, cuDNN's autotuning
 and the DataLoader's worker start-up happen there); every timing is taken between
@@ -16,7 +16,6 @@ so read its validation accuracy as a sanity check only on a GPU-sized run). Not 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -31,6 +30,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 import torch  # noqa: E402
 
 import course_config  # noqa: E402
+from autograder import cli  # noqa: E402
 from solutions import course_data, engine, recipes  # noqa: E402
 from solutions.kit import REPO  # noqa: E402
 from solutions.pipelines import make_pipeline  # noqa: E402
@@ -60,8 +60,8 @@ def synthetic_course_data(images: int) -> Path:
     folder = CACHE / f"data-{per_class}-per-class"
     manifest = folder / "published" / "manifest.json"
     if not manifest.is_file():
-        from autograder.build_course_data import build
-        from tests.fixtures.synthetic_cifar10 import write_archive
+        from course_data.build import build
+        from fixtures.synthetic_cifar10 import write_archive
 
         print(f"building a synthetic course data set ({per_class * 10:,} images) in {folder} ...", flush=True)
         archive = write_archive(folder / "cifar-10-python.tar.gz", train_per_class=per_class, test_per_class=10)
@@ -110,7 +110,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, help=f"training images (default: {GPU_IMAGES:,} on a GPU, "
                                                    f"{CPU_IMAGES:,} on a CPU)")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up (default: %(default)s)")
@@ -121,19 +121,16 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     try:
-        device = engine.resolve_device(args.device)
-    except engine.RunError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        device = torch.device(cli.resolve_device(args.device))
+    except cli.StaffError as problem:
+        return cli.error(str(problem))
     images = args.images or (GPU_IMAGES if device.type == "cuda" else CPU_IMAGES)
     if images < 1 or args.epochs < 1:
-        print("error: --images and --epochs must be at least 1", file=sys.stderr)
-        return 1
+        return cli.error("--images and --epochs must be at least 1")
     names = [name.strip() for name in args.pipelines.split(",") if name.strip()]
     unknown = sorted(set(names) - set(recipes.PIPELINES))
     if unknown or not names:
-        print(f"error: --pipelines: unknown {unknown}; choose from {recipes.PIPELINES}", file=sys.stderr)
-        return 1
+        return cli.error(f"--pipelines: unknown {unknown}; choose from {recipes.PIPELINES}")
 
     started = time.perf_counter()
     print(f"machine: {machine()}", flush=True)

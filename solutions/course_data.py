@@ -33,7 +33,7 @@ def load(root: str | Path, data_source: str | Path | None = None, train_subset: 
         manifest = Path(data_source).expanduser()
         if not manifest.is_file():
             raise DataError(f"--data-source {manifest}: no such file; give the manifest.json that "
-                            "`python -m autograder.build_course_data` wrote")
+                            "`python -m course_data.build` wrote")
         os.environ[ENV_DATA_SOURCE] = str(manifest.resolve())
     try:
         splits = {mode: CIFAR10(root, mode=mode, download=True) for mode in ("train", "val", "test")}

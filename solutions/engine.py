@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from autograder import cli
 from solutions.kit import load_lab3
 from solutions.recipes import Recipe, lr_factor
 
@@ -50,17 +51,8 @@ class Runtime:
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
 
-def resolve_device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RunError("--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False); "
-                       "use --device auto or --device cpu")
-    return torch.device(choice)
-
-
 def resolve_runtime(recipe: Recipe, device: str = "auto", compile: str = "auto", bf16: str = "auto") -> Runtime:
-    resolved = resolve_device(device)
+    resolved = torch.device(cli.resolve_device(device))
     fast_on_gpu = recipe.pipeline == "fast" and resolved.type == "cuda"
     pick = lambda choice: fast_on_gpu if choice == "auto" else choice == "on"  # noqa: E731
     if resolved.type == "cuda":

@@ -20,18 +20,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from autograder import cli  # noqa: E402
 from solutions import course_data, engine, outputs, recipes  # noqa: E402
 from solutions.kit import REPO, ModelSourceError  # noqa: E402
 from solutions.pipelines import make_pipeline  # noqa: E402
 
 DEFAULT_OUT = REPO / "build" / "reference"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one 'error:' line and exit status 1."""
-
-    def error(self, message):
-        self.exit(1, f"error: {message} (see --help)\n")
 
 
 def _count(text: str) -> int:
@@ -55,7 +49,7 @@ _workers.__name__ = "non-negative integer"
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
-    parser = _Parser(prog="python -m solutions.train_resnet20", description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(prog="python -m solutions.train_resnet20", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline", choices=recipes.PIPELINES, default="fast",
                         help="baseline: the handout's recipe; fast: data on the device, one-cycle "
                              "(default: %(default)s)")
@@ -127,12 +121,11 @@ def main(argv=None) -> int:
     args = parse_arguments(argv)
     try:
         summary = run(args)
-    except (course_data.DataError, engine.RunError, ModelSourceError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (course_data.DataError, engine.RunError, ModelSourceError) as problem:
+        return cli.error(str(problem))
     print(summary)
-    return 0
+    return cli.EXIT_DONE
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)

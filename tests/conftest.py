@@ -28,8 +28,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
-from autograder.build_course_data import build  # noqa: E402
-from tests.fixtures.synthetic_cifar10 import write_archive  # noqa: E402
+from course_data.build import build  # noqa: E402
+from fixtures.synthetic_cifar10 import write_archive  # noqa: E402
 import course_config  # noqa: E402
 
 TRAIN_PER_CLASS = 200

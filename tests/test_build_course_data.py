@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import course_config
-from autograder.build_course_data import BuildError, build, label_permutation, stratified_split
-from autograder.cifar_archive import ArchiveError, read_archive
+from course_data.build import BuildError, build, label_permutation, stratified_split
+from course_data.cifar_archive import ArchiveError, read_archive
 from tests.conftest import REPO_ROOT, TEST_PER_CLASS, TRAIN_PER_CLASS
 
 
@@ -148,10 +148,10 @@ def test_manifest_lists_the_sha256_of_every_output_and_nothing_secret(course_dat
 
 
 def test_unofficial_archive_needs_the_override(synthetic_archive, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "autograder.build_course_data", str(synthetic_archive),
+    result = subprocess.run([sys.executable, "-m", "course_data.build", str(synthetic_archive),
                              "--out", str(tmp_path / "out"), "--labels-out", str(tmp_path / "l.csv"), "--demo-secret"],
                             cwd=REPO_ROOT, capture_output=True, text=True)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "--allow-unofficial" in result.stderr
     assert not (tmp_path / "out").exists()
 

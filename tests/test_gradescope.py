@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 
 import course_config
-from autograder import gradescope
+from gradescope_package import autograder_zip as gradescope
 from tests.conftest import REPO_ROOT
-from tests.corpus import build_submission
+from fixtures.corpus import build_submission
 
 FULL_POINTS = float(sum(course_config.AUTOGRADED_POINTS.values()))
 
 
 def build_cli(*args):
-    return subprocess.run([sys.executable, "-m", "autograder.gradescope", "build", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "gradescope_package.autograder_zip", "build", *map(str, args)],
                           cwd=REPO_ROOT, capture_output=True, text=True)
 
 
@@ -76,8 +76,8 @@ def test_zip_holds_the_grader_but_no_notebook_and_no_solution(gradescope_zip):
             f"source/{course_config.ASSIGNMENT_ID}/tools/notebook_defs.py"} <= set(names)
     assert not [n for n in names if n.endswith(".ipynb") or "__pycache__" in n or n.startswith("tests/")]
     assert not [n for n, text in texts.items() if "### BEGIN SOLUTION" in text or "BEGIN HIDDEN TESTS" in text]
-    staff_only = {"autograder/demo.py", "autograder/release.py", "autograder/build_course_data.py",
-                  "autograder/gradescope.py"}
+    staff_only = {"demo/__main__.py", "publishing/release.py", "course_data/build.py",
+                  "gradescope_package/autograder_zip.py"}
     assert not staff_only & set(names)
 
 

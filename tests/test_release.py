@@ -10,8 +10,8 @@ import sys
 import pytest
 
 import course_config
-from autograder import leak_check
-from autograder.release import generate
+from publishing import leak_check
+from publishing.release import generate
 from tests.conftest import REPO_ROOT
 from tools.notebook_defs import extract
 
@@ -87,7 +87,7 @@ def test_leak_check_fails_on_a_planted_leak(plant, tmp_path):
         notebook.write_text(json.dumps(document))
     else:
         (release / "notes.txt").write_text(f"remember: {course_config.DEMO_SECRET}\n")
-    result = subprocess.run([sys.executable, "-m", "autograder.leak_check", str(release)], cwd=REPO_ROOT,
+    result = subprocess.run([sys.executable, "-m", "publishing.leak_check", str(release)], cwd=REPO_ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 1
     leaks = [line for line in result.stderr.splitlines() if line.startswith("LEAK ")]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
 
-from autograder.cifar_archive import read_archive
-from tests.fixtures.synthetic_cifar10 import LABEL_NAMES, write_archive
+from course_data.cifar_archive import read_archive
+from fixtures.synthetic_cifar10 import LABEL_NAMES, write_archive
 
 
 class _UncheckedTorchvisionCIFAR10(TorchvisionCIFAR10):

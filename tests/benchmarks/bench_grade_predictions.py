@@ -8,7 +8,6 @@ Not collected by pytest (the name does not start with test_).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import subprocess
@@ -23,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import grade_predictions as gp  # noqa: E402
+from autograder.cli import Parser  # noqa: E402
 
 
 def write_files(folder: Path, files: int, rows: int) -> Path:
@@ -42,10 +42,12 @@ def write_files(folder: Path, files: int, rows: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args()
+    if args.files < 1 or args.rows < 1:
+        parser.error("--files and --rows must be at least 1")
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}")
     with tempfile.TemporaryDirectory() as tmp:

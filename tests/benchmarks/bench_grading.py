@@ -5,7 +5,7 @@
 
 Everything goes to build/bench-grading/ (rebuilt on every run):
 1. a synthetic CIFAR-10 archive and the course data built from it (demo secret, labels kept in private/);
-2. nbgrader's ``submitted/<student>/hw2/`` tree of N submissions from tests/corpus.py (the reference, then
+2. nbgrader's ``submitted/<student>/hw2/`` tree of N submissions from fixtures/corpus.py (the reference, then
    valid variants and realistic mistakes alternately), each with its own predictions.csv;
 3. ``python -m autograder grade-all`` with ``--jobs 1`` and ``--jobs 2``, each into a fresh output folder so
    nothing is skipped as up to date: median seconds per submission (results.json ``execution_time``),
@@ -24,7 +24,6 @@ Not collected by pytest (the name does not start with test_).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import importlib.metadata
 import json
@@ -46,11 +45,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import course_config  # noqa: E402
+from autograder import cli  # noqa: E402
 from autograder import sandbox  # noqa: E402
-from autograder.build_course_data import build  # noqa: E402
-from autograder.release import run_nbgrader  # noqa: E402
-from tests import corpus  # noqa: E402
-from tests.fixtures.synthetic_cifar10 import write_archive  # noqa: E402
+from course_data.build import build  # noqa: E402
+from publishing.release import run_nbgrader  # noqa: E402
+from fixtures import corpus  # noqa: E402
+from fixtures.synthetic_cifar10 import write_archive  # noqa: E402
 
 HW2 = course_config.ASSIGNMENT_ID
 BENCH = REPO / "build" / "bench-grading"
@@ -344,7 +344,7 @@ def table(summary: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--submissions", type=int, default=24, help="students in submitted/ (default 24; issue: >= 20)")
     parser.add_argument("--train-per-class", type=int, default=50,
                         help="synthetic training-batch images per class (default 50: 450 train / 50 val)")
@@ -385,9 +385,8 @@ def main() -> int:
             course = out / "nbgrader"
             prepare_nbgrader_course(course, out / "predictions" / f"{REFERENCE}.csv")
             nbgrader = time_nbgrader(course, course_data, args.nbgrader_timeout)
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except BenchError as problem:
+        return cli.error(str(problem))
     summary = summarize(info, data, ours, nbgrader, before_after)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print("\nbench-grading summary:\n" + table(summary))

@@ -1,5 +1,5 @@
 """Where tools.dataset downloads the course data from. Generated from course_config.py by
-`python -m autograder.data_source write`: do not edit by hand."""
+`python -m publishing.data_source write`: do not edit by hand."""
 
 TERM = 'fall2026'
 

@@ -3,16 +3,15 @@
 ``tools/`` ships to students and cannot import ``course_config``; this small generated file carries the
 only facts ``tools/dataset.py`` needs: the term and, per course zip, its file name, URL and SHA-256.
 
-    python -m autograder.data_source write   # after editing course_config.py (the release step runs it)
-    python -m autograder.data_source check   # exit 1 when the committed file is stale (CI)
+    python -m publishing.data_source write   # after editing course_config.py (the release step runs it)
+    python -m publishing.data_source check   # exit 1 when the committed file is stale (CI)
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import course_config
+from autograder import cli
 
 DATA_SOURCE_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "tools" / "data_source.py"
 
@@ -26,7 +25,7 @@ def render() -> str:
     lines.append("}")
     return (
         '"""Where tools.dataset downloads the course data from. Generated from course_config.py by\n'
-        '`python -m autograder.data_source write`: do not edit by hand."""\n\n'
+        '`python -m publishing.data_source write`: do not edit by hand."""\n\n'
         f"TERM = {course_config.TERM!r}\n\n"
         + "\n".join(lines) + "\n"
     )
@@ -45,18 +44,17 @@ def write(path: Path = DATA_SOURCE_PATH) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.Parser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("write", "check"))
     args = parser.parse_args(argv)
     if args.action == "write":
         print(f"{'wrote' if write() else 'unchanged:'} {DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)}")
-        return 0
+        return cli.EXIT_DONE
     if is_current():
-        return 0
-    print(f"error: {DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)} does not match course_config.py; "
-          "run `python -m autograder.data_source write` and commit it", file=sys.stderr)
-    return 1
+        return cli.EXIT_DONE
+    return cli.error(f"{DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)} does not match course_config.py; "
+                     "run `python -m publishing.data_source write` and commit it")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)

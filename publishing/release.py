@@ -1,6 +1,6 @@
 """`make release`: regenerate release/hw2 from source/hw2 with nbgrader, then check it for leaks.
 
-    python -m autograder.release
+    python -m publishing.release
 
 1. writes ``source/hw2/tools/data_source.py`` from ``course_config.py``;
 2. runs ``nbgrader generate_assignment hw2 --force`` (configuration in ``nbgrader_config.py``; its
@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 import course_config
-from autograder import data_source, leak_check
+from autograder import cli
+from publishing import data_source, leak_check
 
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
@@ -45,14 +46,14 @@ def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = 
     return course_root / "release" / course_config.ASSIGNMENT_ID
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    cli.Parser(description=__doc__.splitlines()[0]).parse_args(argv)
     changed = data_source.write()
     print(f"{'wrote' if changed else 'unchanged:'} {data_source.DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)}")
     try:
         release_dir = generate()
-    except ReleaseError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except ReleaseError as problem:
+        return cli.error(str(problem))
     files = sorted(p.relative_to(course_config.REPO_ROOT) for p in release_dir.rglob("*") if p.is_file())
     print(f"nbgrader wrote {len(files)} files to {release_dir.relative_to(course_config.REPO_ROOT)}/:")
     for path in files:
@@ -61,4 +62,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)

@@ -85,7 +85,7 @@ def _write_submissions() -> None:
 def _write_class_submissions() -> None:
     """nbgrader's submitted/ tree: the reference solution, the reference with two classic mistakes (and a Colab
     set-up cell, which costs nothing), the stubs."""
-    from tests import corpus  # the autograder's proving corpus knows how to plant realistic mistakes
+    from fixtures import corpus  # the autograder's proving corpus knows how to plant realistic mistakes
 
     shutil.rmtree(SUBMITTED, ignore_errors=True)
     shutil.rmtree(AUTOGRADED, ignore_errors=True)
@@ -117,13 +117,13 @@ def main() -> int:
     DEMO.mkdir(parents=True, exist_ok=True)
 
     _step("0. Instructor: regenerate the student release from source/ and check it for leaks")
-    _run("-m", "autograder.release")
+    _run("-m", "publishing.release")
 
     _step("1. A synthetic cifar-10-python.tar.gz in the official format (no real CIFAR-10 here)")
-    _run("-m", "tests.fixtures.synthetic_cifar10", str(ARCHIVE), "--train-per-class", "500", "--test-per-class", "1000")
+    _run("-m", "fixtures.synthetic_cifar10", str(ARCHIVE), "--train-per-class", "500", "--test-per-class", "1000")
 
     _step("2. Instructor: build the term's course data set (demo secret, labels kept private)")
-    _run("-m", "autograder.build_course_data", str(ARCHIVE), "--out", str(COURSE_DATA), "--labels-out", str(LABELS),
+    _run("-m", "course_data.build", str(ARCHIVE), "--out", str(COURSE_DATA), "--labels-out", str(LABELS),
          "--base-url", str(COURSE_DATA), "--demo-secret", "--allow-unofficial")
 
     _step("3. Student: tools.dataset downloads, checks and loads the course zips")

@@ -1,6 +1,6 @@
 """Check a generated release for anything students must not see.
 
-    python -m autograder.leak_check [RELEASE_DIR]     # default: release/hw2; exit 1 on any leak
+    python -m publishing.leak_check [RELEASE_DIR]     # default: release/hw2; exit 1 on any leak
 
 Every file of the release is scanned for:
   * nbgrader markers (``BEGIN SOLUTION``, ``BEGIN HIDDEN TESTS``, ``BEGIN MARK SCHEME`` and their ends);
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import course_config
+from autograder import cli
 
 SOURCE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
 RELEASE_DIR = course_config.REPO_ROOT / "release" / course_config.ASSIGNMENT_ID
@@ -96,17 +97,18 @@ def scan(release_dir: Path = RELEASE_DIR, source_dir: Path = SOURCE_DIR) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    release_dir = Path(argv[0]) if argv else RELEASE_DIR
+    parser = cli.Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("release_dir", nargs="?", type=Path, default=RELEASE_DIR,
+                        help="the generated release to scan (default: release/hw2)")
+    release_dir = parser.parse_args(argv).release_dir
     leaks = scan(release_dir)
     for leak in leaks:
         print(f"LEAK {leak}", file=sys.stderr)
     if leaks:
-        print(f"error: {len(leaks)} leak(s) in {release_dir}; fix source/ and regenerate the release", file=sys.stderr)
-        return 1
+        return cli.error(f"{len(leaks)} leak(s) in {release_dir}; fix source/ and regenerate the release")
     print(f"leak check: {release_dir} is clean ({len(reference_lines())} reference lines checked)")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)

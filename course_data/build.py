@@ -1,6 +1,6 @@
 """Build the term's course data set from the official CIFAR-10 archive (instructors only).
 
-    python -m autograder.build_course_data cifar-10-python.tar.gz [--out build/course_data]
+    python -m course_data.build cifar-10-python.tar.gz [--out build/course_data]
 
 The "special preprocessing" of the handout:
   * 45,000 train / 5,000 val images from the five training batches, stratified (VAL_FRACTION of every
@@ -20,11 +20,9 @@ byte-identical outputs.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 import course_config
-from autograder.cifar_archive import ArchiveError, Cifar10Arrays, read_archive, sha256_of
+from autograder import cli
+from course_data.cifar_archive import ArchiveError, Cifar10Arrays, read_archive, sha256_of
 
 OFFICIAL_COUNTS = {"train": 45_000, "val": 5_000, "test": 10_000}
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
@@ -205,7 +204,7 @@ def _summary(manifest: dict, out_dir: Path, labels_out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the term's course CIFAR-10 data set (instructors only).")
+    parser = cli.Parser(description="Build the term's course CIFAR-10 data set (instructors only).")
     parser.add_argument("archive", type=Path, help="the official cifar-10-python.tar.gz")
     parser.add_argument("--out", type=Path, default=course_config.REPO_ROOT / "build" / "course_data",
                         help="folder for the two zips and manifest.json (default: build/course_data)")
@@ -222,12 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         labels_out = args.labels_out or course_config.labels_csv_path()
         manifest = build(args.archive, args.out, labels_out, secret,
                          allow_unofficial=args.allow_unofficial, base_url=args.base_url, progress=True)
-    except (BuildError, ArchiveError, course_config.ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (BuildError, ArchiveError, course_config.ConfigError) as problem:
+        return cli.error(str(problem))
     print(_summary(manifest, args.out, labels_out))
-    return 0
+    return cli.EXIT_DONE
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)

@@ -1,13 +1,12 @@
 """Package the autograder for Gradescope: ``autograder.zip`` with ``setup.sh`` and ``run_autograder``.
 
-    python -m autograder.gradescope build --out build/gradescope/autograder.zip [--labels LABELS.csv]
+    python -m gradescope_package.autograder_zip build --out build/gradescope/autograder.zip [--labels LABELS.csv]
 
 The zip holds only what grading needs: ``course_config.py``, ``grade_predictions.py``,
-``requirements.txt``, the modules of the ``autograder`` package that ``python -m autograder grade``
-imports (found by reading their imports, so a new module comes along by itself), the hidden suites, the
-judge, the student side (export tests) and the in-process fallback suites,
+``requirements.txt``, the ``autograder`` package (the grader alone: course data, release publishing and this
+packaging live in packages of their own, so the whole package is exactly what grading needs),
 the student ``tools/`` package (``source/hw2/tools``: the grader loads ``notebook_defs.py`` from there
-and student modules import ``tools``), the two scripts rendered from ``autograder/gradescope_scripts/``,
+and student modules import ``tools``), the two scripts rendered from ``gradescope_package/scripts/``,
 and the held-out labels at ``LABELS_IN_ZIP``. Never a notebook: the source notebooks hold the solutions.
 
 The labels sit in ``private/``, outside ``autograder/`` and ``source/``, which are the only kit folders
@@ -19,19 +18,17 @@ same bytes. The build refuses (one line, exit 1) a missing or invalid labels fil
 """
 from __future__ import annotations
 
-import argparse
-import ast
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import course_config
 import grade_predictions
-from autograder.leak_check import MARKERS
+from autograder import cli
+from publishing.leak_check import MARKERS
 
 REPO_ROOT = course_config.REPO_ROOT
-SCRIPTS_DIR = Path(__file__).resolve().parent / "gradescope_scripts"
+SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
 SCRIPTS = ("setup.sh", "run_autograder")                    # at the zip's root, as Gradescope requires
 LABELS_DIR_IN_ZIP = "private"
 LABELS_IN_ZIP = f"{LABELS_DIR_IN_ZIP}/test_labels_{course_config.TERM}.csv"
@@ -41,47 +38,14 @@ WALL_LIMIT_MARGIN_S = 180                                    # imports, extracti
 DEFAULT_OUT = REPO_ROOT / "build" / "gradescope" / "autograder.zip"
 
 _TOP_LEVEL = ("course_config.py", "grade_predictions.py", "requirements.txt")
-_ENTRY_MODULE = "autograder/__main__.py"
-# Folders the sandboxed stages run by path (pytest files, the student side), not reached by imports alone.
-_WHOLE_FOLDERS = ("autograder/suites", "autograder/judge", "autograder/student_side", "autograder/inprocess_suites",
-                  f"source/{course_config.ASSIGNMENT_ID}/tools")
+# The grader is the whole autograder package (nothing else of the kit lives there), plus the student tools/
+# package: the grader loads notebook_defs.py from it and student modules import tools.
+_WHOLE_FOLDERS = ("autograder", f"source/{course_config.ASSIGNMENT_ID}/tools")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)                          # the earliest time a zip entry can hold
 
 
-class BuildError(RuntimeError):
+class BuildError(cli.StaffError):
     """The zip cannot be built; the message says what to fix."""
-
-
-def _module_file(name: str) -> str | None:
-    """The kit file (relative path) of an absolute module name, or None for a third-party module."""
-    base = Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if (REPO_ROOT / candidate).is_file():
-            return candidate.as_posix()
-    return None
-
-
-def _imported_kit_files(relative: str) -> set[str]:
-    """Kit files that the module ``relative`` imports, wherever the import statement is."""
-    tree = ast.parse((REPO_ROOT / relative).read_text(encoding="utf-8"), filename=relative)
-    package = Path(relative).parent.as_posix().replace("/", ".")
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-            module = (f"{parent}.{node.module}" if node.module else parent) if node.level else node.module
-            names = [module] + [f"{module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            for depth in range(1, len(parts) + 1):      # a package's __init__ runs on import too
-                file = _module_file(".".join(parts[:depth]))
-                if file is not None:
-                    found.add(file)
-    return found
 
 
 def kit_files() -> list[str]:
@@ -90,17 +54,11 @@ def kit_files() -> list[str]:
     for folder in _WHOLE_FOLDERS:
         files |= {p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / folder).rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
-    todo, read = [_ENTRY_MODULE] + [f for f in files if f.endswith(".py")], set()
-    while todo:
-        module = todo.pop()
-        if module not in read:
-            read.add(module)
-            todo += _imported_kit_files(module)
-    return sorted(files | read)
+    return sorted(files)
 
 
 def render_script(name: str) -> str:
-    """A script of gradescope_scripts/ with its @@PLACEHOLDERS@@ filled in; BuildError if bash -n fails."""
+    """A script of scripts/ with its @@PLACEHOLDERS@@ filled in; BuildError if bash -n fails."""
     text = (SCRIPTS_DIR / name).read_text(encoding="utf-8")
     values = {"VENV": VENV, "PIP_VERSION": PIP_VERSION, "LABELS": LABELS_IN_ZIP, "LABELS_DIR": LABELS_DIR_IN_ZIP,
               "WALL_LIMIT_S": str(course_config.GRADING_TIMEOUT_S + WALL_LIMIT_MARGIN_S)}
@@ -153,13 +111,8 @@ def build(out: Path, labels_csv: Path) -> list[str]:
     return [name for name, _, _ in items]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(1, f"error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m autograder.gradescope", description=__doc__.splitlines()[0])
+    parser = cli.Parser(prog="python -m gradescope_package.autograder_zip", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("build", help="write autograder.zip for Gradescope")
     command.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT.relative_to(REPO_ROOT)}")
@@ -168,14 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         names = build(args.out, args.labels or course_config.labels_csv_path())
-    except BuildError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except BuildError as problem:
+        return cli.error(str(problem))
     size_kb = args.out.stat().st_size / 1024
     print(f"wrote {args.out} ({len(names)} files, {size_kb:.0f} kB; labels at {LABELS_IN_ZIP}). "
           "Upload it on the assignment's Configure Autograder page (base image Ubuntu 22.04).")
-    return 0
+    return cli.EXIT_DONE
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)
