@@ -1,8 +1,9 @@
 """The one file a course edits each term: HW2 "Construct, Train, and Optimize CNN Models".
 
-Everything a term changes lives here: the term name, the points of every part, the accuracy -> points
-curve for ``predictions.csv``, where the data comes from (URLs and SHA-256), the grading budgets and
-where the private files (held-out labels, the label-permutation secret) are kept.
+Everything a term changes lives here: the term name, the notebooks, the registry of autograded parts (points,
+the notebook each grades), the accuracy -> points curve for ``predictions.csv``, where the data comes from
+(URLs and SHA-256), the grading budgets and where the private files (held-out labels, the
+label-permutation secret) are kept.
 
 Edit the constants in the first half. The second half checks them when this module is imported and
 raises ``ConfigError`` naming the bad key, so a typo fails at once instead of in the middle of grading.
@@ -39,14 +40,20 @@ PREDICTIONS_FILENAME = "predictions.csv"
 # --------------------------------------------------------------------------------------------------
 # Points
 # --------------------------------------------------------------------------------------------------
-# Autograded parts; the keys are the part ids of DESIGN.md (every test name starts with "<part id>: ").
-AUTOGRADED_POINTS = {
-    "simplenn": 6,
-    "simplenn_bn": 4,
-    "swish": 4,
-    "l1": 2,
-    "resnet20": 8,
-    "predictions": 12,
+# The autograded parts: the one registry every grader, gradebook and test derives from. The keys are the
+# part ids of DESIGN.md (every test name starts with "<part id>: "), in the order reports list them.
+#   points:   what the part is worth
+#   notebook: the key of NOTEBOOKS whose code it grades, or None for predictions.csv (scored by
+#             grade_predictions.py in the trusted grader, never by student code)
+# A part with a notebook is judged by its hidden suite autograder/suites/test_<part id>.py; adding a part is
+# one entry here plus that file (README, "Adding an autograded part").
+AUTOGRADED_PARTS = {
+    "simplenn":    {"points": 6,  "notebook": "simplenn"},       # Lab 1: SimpleNN
+    "simplenn_bn": {"points": 4,  "notebook": "simplenn_dev"},   # Lab 2: SimpleNNBN
+    "swish":       {"points": 4,  "notebook": "simplenn_dev"},   # Lab 2: Swish and SimpleNNSwish
+    "l1":          {"points": 2,  "notebook": "simplenn_dev"},   # Lab 2 bonus: l1_penalty
+    "resnet20":    {"points": 8,  "notebook": "resnet"},         # Lab 3: ResNet20
+    "predictions": {"points": 12, "notebook": None},             # Lab 3: test accuracy of predictions.csv
 }
 
 # Manually graded parts, as the handout gives them: the ten true/false questions with explanations and
@@ -92,7 +99,7 @@ COURSE_DATA_FILENAMES = {
     "trainval": f"cifar10_trainval_{TERM}.zip",
     "test": f"cifar10_test_{TERM}.zip",
 }
-# SHA-256 of the zips above. Build the term's data with `python -m autograder.build_course_data`,
+# SHA-256 of the zips above. Build the term's data with `python -m course_data.build`,
 # paste the two digests it prints here, then regenerate the release (it writes them next to
 # tools/dataset.py). None means "not built yet": students cannot download until they are set.
 COURSE_DATA_SHA256 = {
@@ -191,8 +198,8 @@ def course_data_files() -> dict:
     }
 
 
-_PART_IDS = ("simplenn", "simplenn_bn", "swish", "l1", "resnet20", "predictions")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_PART_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def _require(condition: bool, key: str, problem: str) -> None:
@@ -204,15 +211,32 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_points(name: str, points: dict, required: tuple = ()) -> None:
+def _check_points(name: str, points: dict) -> None:
     _require(isinstance(points, dict), name, "must be a dict of part id -> points")
-    for part in required:
-        _require(part in points, f"{name}['{part}']", "is missing; every autograded part needs points")
     for part, value in points.items():
         _require(_is_number(value) and value >= 0, f"{name}['{part}']",
                  f"must be a non-negative number, got {value!r}")
-    unknown = sorted(set(points) - set(required)) if required else []
-    _require(not unknown, f"{name}", f"unknown part ids {unknown}; the parts are {list(required)}")
+
+
+def _check_parts() -> None:
+    key = "AUTOGRADED_PARTS"
+    _require(isinstance(AUTOGRADED_PARTS, dict) and AUTOGRADED_PARTS, key, "must be a dict of part id -> spec")
+    _require("predictions" in AUTOGRADED_PARTS, f"{key}['predictions']",
+             "is missing; predictions.csv is always graded (set its points to 0 to drop it)")
+    for part, spec in AUTOGRADED_PARTS.items():
+        where = f"{key}['{part}']"
+        _require(isinstance(part, str) and _PART_ID.fullmatch(part) is not None and part != "canary", where,
+                 "a part id is lowercase letters, digits and '_' (it names a suite file), and not 'canary'")
+        _require(isinstance(spec, dict) and set(spec) == {"points", "notebook"}, where,
+                 f"must be {{'points': ..., 'notebook': ...}}, got {spec!r}")
+        _require(_is_number(spec["points"]) and spec["points"] >= 0, f"{where}['points']",
+                 f"must be a non-negative number, got {spec['points']!r}")
+        notebook = spec["notebook"]
+        if part == "predictions":
+            _require(notebook is None, f"{where}['notebook']", "must be None: predictions.csv is not a notebook")
+        else:
+            _require(notebook in NOTEBOOKS, f"{where}['notebook']",
+                     f"must be one of the NOTEBOOKS keys {sorted(NOTEBOOKS)}, got {notebook!r}")
 
 
 def _check_curve() -> None:
@@ -227,9 +251,9 @@ def _check_curve() -> None:
     for i in range(1, len(curve)):
         _require(curve[i][0] > curve[i - 1][0], f"{key}[{i}]", "accuracies must strictly increase")
         _require(curve[i][1] >= curve[i - 1][1], f"{key}[{i}]", "points must not decrease")
-    full = AUTOGRADED_POINTS["predictions"]
+    full = AUTOGRADED_PARTS["predictions"]["points"]
     _require(curve[-1][1] == full, f"{key}[-1]",
-             f"the last knot must give the full {full} points of AUTOGRADED_POINTS['predictions']")
+             f"the last knot must give the full {full} points of AUTOGRADED_PARTS['predictions']")
 
 
 def _check_data() -> None:
@@ -277,14 +301,20 @@ def _check_visibility() -> None:
 
 def check() -> None:
     """Validate every setting above; raises ConfigError naming the first bad key."""
-    _check_points("AUTOGRADED_POINTS", AUTOGRADED_POINTS, required=_PART_IDS)
+    _require(set(NOTEBOOKS) == {"simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
+             "must name the four notebooks: simplenn, simplenn_dev, resnet, save_predictions")
+    _check_parts()
     _check_points("MANUAL_POINTS", MANUAL_POINTS)
     _check_curve()
     _check_data()
     _check_budgets()
     _check_visibility()
-    _require(set(NOTEBOOKS) == {"simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
-             "must name the four notebooks: simplenn, simplenn_dev, resnet, save_predictions")
 
 
 check()
+
+# Derived from AUTOGRADED_PARTS (read these; edit the registry above):
+AUTOGRADED_POINTS = {part: spec["points"] for part, spec in AUTOGRADED_PARTS.items()}   # part -> points
+SUITE_PARTS = tuple(part for part, spec in AUTOGRADED_PARTS.items() if spec["notebook"])  # parts with a hidden suite
+GRADED_NOTEBOOKS = tuple(key for key in NOTEBOOKS if any(spec["notebook"] == key for spec in AUTOGRADED_PARTS.values()))
+AUTOGRADED_MAX = float(sum(AUTOGRADED_POINTS.values()))

@@ -3,31 +3,29 @@
     python -m autograder grade SUBMISSION_DIR --out OUT_DIR [--labels LABELS_CSV] [--device auto|cuda|cpu]
     python -m autograder grade-all SUBMITTED_ROOT --out AUTOGRADED_ROOT [--labels ...] [--jobs N] [--device ...]
 
-Both take --sandbox auto|bwrap|subprocess, --part-timeout S and --memory-mb MB (defaults from course_config).
+Both take --sandbox auto|bwrap|subprocess, --part-timeout S and --memory-mb MB (defaults from course_config),
+and -v for a log of each grading run (which runs, which part was blamed and why, where a flag came from).
 Exit status 0 whenever results were written (a zero score included); 1 for a problem on the staff side
 (labels missing or invalid, CUDA or bwrap asked for but absent, a folder that does not exist).
 """
 from __future__ import annotations
 
-import argparse
-import sys
+import logging
 from pathlib import Path
 
 import course_config
 import grade_predictions
-from autograder.grade import GradingError, grade_submission, resolve_device
+from autograder import cli, sandbox
+from autograder.cli import resolve_device
+from autograder.grade import GradingError, grade_submission
 from autograder.runner import SandboxPolicy
-from autograder import sandbox
 from autograder.sandbox import SandboxUnavailable
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(1, f"error: {message} (see --help)\n")
+log = logging.getLogger("autograder")
 
 
 def _arguments(argv):
-    parser = _Parser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    parser = cli.Parser(prog="python -m autograder", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("grade", help="grade one submission folder (3 notebooks + predictions.csv)")
     one.add_argument("submission", type=Path)
@@ -56,7 +54,7 @@ def _device_the_sandbox_reaches(device: str, *, requested: str, uses_bwrap: bool
         return device
     if requested == "cuda":
         raise GradingError(f"--device cuda was asked for but {problem}; use --sandbox subprocess or --device cpu")
-    print(f"warning: {problem}; grading on the CPU", file=sys.stderr)
+    log.warning("%s; grading on the CPU", problem)
     return "cpu"
 
 
@@ -69,22 +67,21 @@ def main(argv=None) -> int:
         device = resolve_device(args.device)
         policy = SandboxPolicy(kind=args.sandbox, part_timeout_s=args.part_timeout, memory_mb=args.memory_mb)
         device = _device_the_sandbox_reaches(device, requested=args.device, uses_bwrap=policy.uses_bwrap())
-    except (GradingError, grade_predictions.LabelsError, SandboxUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (cli.StaffError, grade_predictions.LabelsError, SandboxUnavailable) as problem:
+        return cli.error(str(problem))
     if args.command == "grade":
         result = grade_submission(args.submission, args.out, labels, device, policy)
-        print(result["output"])
+        print(result.to_gradescope()["output"])
         print(f"wrote {args.out / 'results.json'} and {args.out / 'feedback.md'}")
-        return 0
+        return cli.EXIT_DONE
     from autograder.grade_all import grade_all
 
-    rows = grade_all(args.submission, args.out, labels, device, args.jobs, policy)
-    print((args.out / "summary.md").read_text(encoding="utf-8").split("\n\n")[1])
-    print(f"{len(rows)} students -> {args.out / 'gradebook.csv'}, {args.out / 'summary.md'}, "
+    graded = grade_all(args.submission, args.out, labels, device, args.jobs, policy)
+    print(graded.totals_line())
+    print(f"{len(graded.rows)} students -> {args.out / 'gradebook.csv'}, {args.out / 'summary.md'}, "
           f"{args.out / 'totals_histogram.png'}")
-    return 0
+    return cli.EXIT_DONE
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -7,47 +7,48 @@ gets a result (exit 0): only the kit's own problems (no labels, CUDA asked for b
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
 
 from autograder import results, review
+from autograder.cli import StaffError
 from autograder.runner import SandboxPolicy, run_suites
 from autograder.submission import GRADED_NOTEBOOKS, extract_modules, find_submission
 from course_config import NOTEBOOKS
 
+log = logging.getLogger(__name__)
 
-class GradingError(RuntimeError):
+
+class GradingError(StaffError):
     """A problem on the staff side (not the student's): the message says what to fix."""
 
 
-def resolve_device(requested: str) -> str:
-    """'auto' -> 'cuda' when a GPU is usable, else 'cpu'; 'cuda' without a GPU is an error."""
-    import torch
-
-    if requested not in ("auto", "cuda", "cpu"):
-        raise GradingError(f"--device must be auto, cuda or cpu, got {requested!r}")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise GradingError("--device cuda was asked for but no CUDA GPU is available here; use --device auto or cpu")
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
 def grade_submission(submission_dir: Path, out_dir: Path, labels, device: str,
-                     policy: SandboxPolicy = SandboxPolicy()) -> dict:
-    """Grade ``submission_dir`` on ``device`` ('cpu' or 'cuda'); writes and returns results.json's content."""
+                     policy: SandboxPolicy = SandboxPolicy()) -> results.Results:
+    """Grade ``submission_dir`` on ``device`` ('cpu' or 'cuda'); writes results.json and feedback.md to
+    ``out_dir`` and returns the results."""
     started = time.perf_counter()
     submission = find_submission(submission_dir)
+    log.info("%s: notebooks %s, predictions %s", submission_dir, sorted(submission.notebooks) or "none",
+             "found" if submission.predictions else "missing")
     with tempfile.TemporaryDirectory(prefix="hw2-student-") as student_dir:
         extract_modules(submission, Path(student_dir))
         findings = review.review_modules(Path(student_dir), {key: NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})
+        for finding in findings:
+            log.info("%s: review finding: %s", submission_dir, finding.line())
         run = run_suites(Path(student_dir), device, policy)
     tests = results.suite_tests(run.tests, run.part_errors) + [results.predictions_test(submission.predictions, labels)]
-    result = results.results_json(tests, seconds=time.perf_counter() - started, run=run,
-                                  problems=submission.problems + run.problems,
-                                  review=[finding.line() for finding in findings])
+    result = results.Results(tests, device=run.device, status=run.status, staff_message=run.staff_message,
+                             sandbox=run.sandbox, runs=run.runs, seconds=time.perf_counter() - started,
+                             problems=submission.problems + run.problems, unverified=run.unverified,
+                             review=[finding.line() for finding in findings])
+    log.info("%s: %s (status %s, %d runs, %.1f s)", submission_dir, result.summary_line(), result.status,
+             result.runs, result.seconds)
+    if run.staff_message:
+        log.warning("%s: %s", submission_dir, run.staff_message)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "feedback.md").write_text(results.feedback_markdown(result), encoding="utf-8")
+    (out_dir / "results.json").write_text(json.dumps(result.to_gradescope(), indent=2) + "\n", encoding="utf-8")
+    (out_dir / "feedback.md").write_text(result.feedback_markdown(), encoding="utf-8")
     return result

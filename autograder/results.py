@@ -1,20 +1,26 @@
-"""Turn suite outcomes and the predictions score into Gradescope's results.json and the student's feedback.md.
+"""The result of grading one submission, as one typed object: Gradescope's results.json, the student's
+feedback.md and the gradebook row are all views of it (nothing re-reads its own output).
 
 A hidden-suite part appears as one scored row, ``<part>: part total`` (its points from
-course_config.AUTOGRADED_POINTS less what each failed check costs, see autograder/rubric.py, never below 0),
+course_config.AUTOGRADED_PARTS less what each failed check costs, see autograder/rubric.py, never below 0),
 whose output lists each distinct cause once, followed by one unscored row per check (passed or failed, with
 its message and its cost). A part with no outcome (its suite could not run) is one failed row worth the whole
 part, with the reason. Every message a student sees is one line of at most ``MESSAGE_CHARS`` characters.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+
 import grade_predictions
 
 import course_config
 from autograder import rubric
+from course_config import AUTOGRADED_POINTS, SUITE_PARTS
 
-SUITE_PARTS = ("simplenn", "simplenn_bn", "swish", "l1", "resnet20")
 MESSAGE_CHARS = 300
+PARTS = tuple(course_config.AUTOGRADED_PARTS)
+GRADEBOOK_COLUMNS = ("student", *PARTS, "total", "status", "review")
+TAMPERED_OUTPUT = "not scored: flagged for review by the course staff"
 
 
 def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -24,10 +30,25 @@ def one_line(text: str, limit: int = MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _test(name: str, part: str, score: float, max_score: float, passed: bool, output: str) -> dict:
-    return {"name": name, "score": round(score, 4), "max_score": round(max_score, 4),
-            "status": "passed" if passed else "failed", "output": output,
-            "visibility": course_config.GRADESCOPE_TEST_VISIBILITY, "tags": [part]}
+@dataclass(frozen=True)
+class TestRow:
+    """One Gradescope test: a part's scored total, one of its unscored checks, or predictions.csv's score."""
+    name: str
+    part: str
+    score: float
+    max_score: float
+    passed: bool
+    output: str
+
+    def to_gradescope(self) -> dict:
+        return {"name": self.name, "score": round(self.score, 4), "max_score": round(self.max_score, 4),
+                "status": "passed" if self.passed else "failed", "output": self.output,
+                "visibility": course_config.GRADESCOPE_TEST_VISIBILITY, "tags": [self.part]}
+
+    @classmethod
+    def from_gradescope(cls, test: dict) -> "TestRow":
+        return cls(test["name"], test["tags"][0], float(test["score"]), float(test["max_score"]),
+                   test["status"] == "passed", test["output"])
 
 
 def _points(value: float) -> str:
@@ -59,8 +80,8 @@ def _causes(failed: list[tuple[rubric.Check, str]], points: float) -> list[str]:
     return lines
 
 
-def _part_tests(part: str, outcomes: list[dict]) -> list[dict]:
-    points = course_config.AUTOGRADED_POINTS[part]
+def _part_tests(part: str, outcomes: list[dict]) -> list[TestRow]:
+    points = AUTOGRADED_POINTS[part]
     verdicts = _verdicts(outcomes)
     checks = rubric.checks(part)
     failed = [(check, verdicts[check.name]) for check in checks if verdicts.get(check.name)]
@@ -69,65 +90,140 @@ def _part_tests(part: str, outcomes: list[dict]) -> list[dict]:
         summary = "\n".join([f"lost {_points(points - score)} of {points:g} points:", *_causes(failed, points)])
     else:
         summary = f"all {len(checks)} checks passed"
-    tests = [_test(f"{part}: part total", part, score, points, not failed, summary)]
+    tests = [TestRow(f"{part}: part total", part, score, points, not failed, summary)]
     for check in checks:
         message = verdicts.get(check.name)
         output = f"-{_points(check.cost)} of {points:g} points: {message}" if message else ""
-        tests.append(_test(check.name, part, 0.0, 0.0, message is None, output))
+        tests.append(TestRow(check.name, part, 0.0, 0.0, message is None, output))
     return tests
 
 
-def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[dict]:
+def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[TestRow]:
     """Gradescope tests for the hidden suites' parts: a scored total per part, then its unscored checks."""
     tests = []
     for part in SUITE_PARTS:
         mine = [o for o in outcomes if o["part"] == part]
         if not mine:
             reason = one_line(part_errors.get(part, "its hidden tests did not run"))
-            tests.append(_test(f"{part}: part total", part, 0.0, course_config.AUTOGRADED_POINTS[part], False, reason))
+            tests.append(TestRow(f"{part}: part total", part, 0.0, AUTOGRADED_POINTS[part], False, reason))
             continue
         tests += _part_tests(part, mine)
     return tests
 
 
-def predictions_test(path, labels) -> dict:
+def predictions_test(path, labels) -> TestRow:
     """Score predictions.csv in this (trusted) process with grade_predictions."""
-    points = course_config.AUTOGRADED_POINTS["predictions"]
+    points = AUTOGRADED_POINTS["predictions"]
     name = "predictions: test-set accuracy of predictions.csv"
     if path is None:
-        return _test(name, "predictions", 0.0, points, False, f"no {course_config.PREDICTIONS_FILENAME} submitted")
+        return TestRow(name, "predictions", 0.0, points, False, f"no {course_config.PREDICTIONS_FILENAME} submitted")
     result = grade_predictions.grade_file(path, labels)
     if result.score is None:
-        return _test(name, "predictions", 0.0, points, False, result.message)
+        return TestRow(name, "predictions", 0.0, points, False, result.message)
     score = result.score
-    return _test(name, "predictions", score.points, points, True,
-                 f"accuracy {score.accuracy:.2%} ({score.correct}/{score.total}) -> {score.points:.2f} of {points:g} points")
+    return TestRow(name, "predictions", score.points, points, True,
+                   f"accuracy {score.accuracy:.2%} ({score.correct}/{score.total}) -> {score.points:.2f} of "
+                   f"{points:g} points")
 
 
-def results_json(tests: list[dict], *, seconds: float, run, problems: list[str], review: list[str] = ()) -> dict:
-    """Gradescope's results.json. A submission flagged as tampered scores 0 in every test until staff look at it;
-    ``extra_data`` (shown to staff, not students) says why, which sandbox graded it, how many runs it took, which
-    parts were graded in the student's own process (``unverified``: what kept them from being exported) and
-    the static review's findings (``review``: lines worth a human look; they never change a score)."""
-    problems = [one_line(problem) for problem in problems]
-    if run.status == "tampered":
-        tests = [dict(t, score=0.0, status="failed", output="not scored: flagged for review by the course staff")
-                 for t in tests]
-    score, max_score = round(sum(t["score"] for t in tests), 2), round(sum(t["max_score"] for t in tests), 2)
-    lines = [f"{score:g} of {max_score:g} autograded points of {course_config.ASSIGNMENT_ID}, graded on {run.device}."]
-    lines += [f"Note: {p}" for p in problems]
-    return {"score": score, "execution_time": round(seconds, 2), "output": "\n".join(lines), "tests": tests,
-            "stdout_visibility": "hidden",   # Gradescope's default, said explicitly: the grader prints nothing of the student's
-            "extra_data": {"status": run.status, "staff_message": run.staff_message, "device": run.device,
-                           "sandbox": run.sandbox, "runs": run.runs, "problems": problems,
-                           "unverified": run.unverified, "review": list(review)}}
+@dataclass
+class Results:
+    """One submission's grading: its tests and what staff need to know. A submission flagged as tampered scores
+    0 in every test until staff look at it; ``staff_message`` says why, ``sandbox`` which sandbox graded it,
+    ``runs`` how many child runs it took, ``unverified`` which parts were graded in the student's own process
+    (and what kept them from being exported), ``review`` the static review's findings (lines worth a human
+    look; they never change a score)."""
+    tests: list[TestRow]
+    device: str = "cpu"
+    status: str = "ok"
+    staff_message: str | None = None
+    sandbox: str = "subprocess"
+    runs: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)      # notes for the student, one line each
+    unverified: dict[str, str] = field(default_factory=dict)
+    review: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.problems = [one_line(problem) for problem in self.problems]
+        if self.status == "tampered":
+            self.tests = [replace(t, score=0.0, passed=False, output=TAMPERED_OUTPUT) for t in self.tests]
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tests), 2)
+
+    def part_points(self) -> dict[str, float]:
+        """Points earned per autograded part (every part of the registry, 0 where it has no test)."""
+        points = {part: 0.0 for part in PARTS}
+        for test in self.tests:
+            points[test.part] += test.score
+        return {part: round(value, 2) for part, value in points.items()}
+
+    def summary_line(self) -> str:
+        return (f"{self.score:g} of {self.max_score:g} autograded points of {course_config.ASSIGNMENT_ID}, "
+                f"graded on {self.device}.")
+
+    def to_gradescope(self) -> dict:
+        """Gradescope's results.json (``extra_data`` is shown to staff, not students)."""
+        lines = [self.summary_line(), *(f"Note: {p}" for p in self.problems)]
+        return {"score": self.score, "execution_time": round(self.seconds, 2), "output": "\n".join(lines),
+                "tests": [t.to_gradescope() for t in self.tests],
+                "stdout_visibility": "hidden",   # Gradescope's default, said explicitly: nothing of the student's is printed
+                "extra_data": {"status": self.status, "staff_message": self.staff_message, "device": self.device,
+                               "sandbox": self.sandbox, "runs": self.runs, "problems": self.problems,
+                               "unverified": self.unverified, "review": self.review}}
+
+    @classmethod
+    def from_gradescope(cls, data: dict) -> "Results":
+        """A results.json this module wrote (grade-all reuses the results of unchanged submissions)."""
+        extra = data["extra_data"]
+        results = cls([TestRow.from_gradescope(t) for t in data["tests"]], device=extra["device"],
+                      staff_message=extra.get("staff_message"), sandbox=extra.get("sandbox", ""),
+                      runs=extra.get("runs", 0), seconds=data.get("execution_time", 0.0),
+                      problems=extra.get("problems", []), unverified=extra.get("unverified", {}),
+                      review=extra.get("review", []))
+        results.status = extra.get("status", "ok")   # set after __post_init__: stored scores are already final
+        return results
+
+    def gradebook_row(self, student: str, how: str = "graded") -> dict:
+        """The gradebook row: points per part, total, status and the count of review findings (staff only).
+        The status is ``how`` ('graded', 'unchanged') unless the grading's verdict is not 'ok' ('unverified',
+        'timeout', 'memory', 'processes', 'disk', 'exited', 'error', 'tampered')."""
+        findings = len(self.review)
+        return {"student": student, **self.part_points(), "total": self.score,
+                "status": how if self.status == "ok" or how != "graded" else self.status,
+                "review": f"{findings} finding{'s' * (findings != 1)}" if findings else ""}
+
+    def feedback_markdown(self) -> str:
+        """The student's feedback: points per part, then what to fix, each cause once per part; at most
+        ``FEEDBACK_MAX_BYTES``, every note one line of at most ``MESSAGE_CHARS`` characters."""
+        earned = self.part_points()
+        lines = [f"# {course_config.ASSIGNMENT_ID} autograder feedback", "",
+                 f"**{self.score:g} / {self.max_score:g} autograded points** "
+                 f"(graded on {self.device}; written answers are graded by hand).", "",
+                 "| part | points |", "| --- | --- |"]
+        lines += [f"| {part} | {earned[part]:g} / {AUTOGRADED_POINTS[part]:g} |" for part in earned]
+        failed = [t for t in self.tests if not t.passed and t.max_score > 0]
+        if failed:
+            lines += ["", "## What to fix"]
+            for test in failed:
+                causes = test.output.splitlines() or [""]
+                lines += ["", f"**{test.part}** ({earned[test.part]:g} / {AUTOGRADED_POINTS[test.part]:g}): "
+                              f"{causes[0]}"]
+                lines += [f"- {cause}" for cause in causes[1:]]
+        if self.problems:
+            lines += ["", "## Notes", ""] + [f"- {one_line(p)}" for p in self.problems]
+        return _bounded(lines)
 
 
-def part_points(results: dict) -> dict[str, float]:
-    points = {part: 0.0 for part in (*SUITE_PARTS, "predictions")}
-    for test in results["tests"]:
-        points[test["tags"][0]] += test["score"]
-    return {part: round(value, 2) for part, value in points.items()}
+def missing_row(student: str, why: str) -> dict:
+    """The gradebook row of a student without results (no submission folder, a grader error): all zeros."""
+    return {"student": student, **{part: 0.0 for part in PARTS}, "total": 0.0, "status": why, "review": ""}
 
 
 FEEDBACK_MAX_BYTES = 16 * 1024   # feedback.md, UTF-8; results.json keeps every check and note
@@ -151,23 +247,3 @@ def _bounded(lines: list[str], limit: int = FEEDBACK_MAX_BYTES) -> str:
     return "\n".join([*kept, "", _FEEDBACK_CUT]) + "\n"
 
 
-def feedback_markdown(results: dict) -> str:
-    """The student's feedback: points per part, then what to fix, each cause once per part; at most
-    ``FEEDBACK_MAX_BYTES``, every note one line of at most ``MESSAGE_CHARS`` characters."""
-    earned = part_points(results)
-    lines = [f"# {course_config.ASSIGNMENT_ID} autograder feedback", "",
-             f"**{results['score']:g} / {round(sum(t['max_score'] for t in results['tests']), 2):g} autograded points** "
-             f"(graded on {results['extra_data']['device']}; written answers are graded by hand).", "",
-             "| part | points |", "| --- | --- |"]
-    lines += [f"| {part} | {earned[part]:g} / {course_config.AUTOGRADED_POINTS[part]:g} |" for part in earned]
-    failed = [t for t in results["tests"] if t["status"] == "failed" and t["max_score"] > 0]
-    if failed:
-        lines += ["", "## What to fix"]
-        for test in failed:
-            part = test["tags"][0]
-            causes = test["output"].splitlines() or [""]
-            lines += ["", f"**{part}** ({earned[part]:g} / {course_config.AUTOGRADED_POINTS[part]:g}): {causes[0]}"]
-            lines += [f"- {cause}" for cause in causes[1:]]
-    if results["extra_data"]["problems"]:
-        lines += ["", "## Notes", ""] + [f"- {one_line(p)}" for p in results["extra_data"]["problems"]]
-    return _bounded(lines)

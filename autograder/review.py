@@ -271,9 +271,13 @@ def review_modules(student_dir: Path, names: dict[str, str]) -> list[Finding]:
     return findings
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    from autograder.cli import Parser
     from autograder.submission import find_submission
-    for argument in argv or ["."]:
+
+    parser = Parser(prog="python -m autograder.review", description="The static review of notebooks, for staff.")
+    parser.add_argument("paths", nargs="*", default=["."], help="notebooks or submission folders (default: .)")
+    for argument in parser.parse_args(argv).paths:
         path = Path(argument)
         for notebook in [path] if path.is_file() else list(find_submission(path).notebooks.values()):
             try:
@@ -285,4 +289,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

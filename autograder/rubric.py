@@ -106,6 +106,4 @@ def markdown_table(parts) -> str:
 
 
 if __name__ == "__main__":
-    from autograder.results import SUITE_PARTS
-
-    print(markdown_table(SUITE_PARTS), end="")
+    print(markdown_table(course_config.SUITE_PARTS), end="")

@@ -23,6 +23,7 @@ run is stopped (a part ran past ``GRADING_PART_TIMEOUT_S``, the memory, process 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,12 +37,13 @@ from pathlib import Path
 from typing import Callable
 
 import course_config
+from course_config import GRADED_NOTEBOOKS, SUITE_PARTS
 from autograder import rubric, sandbox, warm_judge
-from autograder.results import SUITE_PARTS, one_line
+from autograder.results import one_line
 from autograder.student_side import protocol
 from autograder.student_side.protocol import CANARY_PART, part_of
-from autograder.submission import GRADED_NOTEBOOKS
 
+log = logging.getLogger(__name__)
 KIT_DIR = Path(__file__).resolve().parent                                                # the autograder package
 STUDENT_PACKAGE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID   # holds tools/
 # Statements of one module that may each stop a run (and be skipped in the next) before the whole module is.
@@ -85,7 +87,8 @@ class Stage:
     name: str
     folder: str                  # below autograder/
     prefix: str
-    kit_mounts: tuple[str, ...]  # below autograder/, mounted read-only (inside bwrap the rest of the kit is absent)
+    kit_mounts: tuple[str, ...]  # below autograder/ (folders or files), mounted read-only; inside bwrap the rest
+    #                              of the kit is absent
     student_code: bool
     canaries: bool = False
     programs_writable: bool = False
@@ -93,8 +96,8 @@ class Stage:
 
 EXPORT = Stage("export", "student_side/exports", "export_", ("student_side",), True, programs_writable=True)
 JUDGE = Stage("judge", "suites", "test_", (), False)   # runs in a warm judge, which mounts autograder/ itself
-IN_PROCESS = Stage("in-process", "inprocess_suites", "test_", ("student_side", "inprocess_suites"), True,
-                   canaries=True)
+IN_PROCESS = Stage("in-process", "inprocess_suites", "test_", ("student_side", "inprocess_suites", "expectations.py"),
+                   True, canaries=True)
 
 
 @dataclass
@@ -406,6 +409,7 @@ def _run_stage(stage: Stage, context: _Context, parts: list[str], run: SuiteRun)
     while parts and runs < MAX_RUNS:
         runs += 1
         run.runs += 1
+        log.debug("%s stage, run %d: parts %s", stage.name, runs, ", ".join(parts))
         attempt = _run_once(stage, context, parts, skips)
         if attempt.report:   # the child's text: kept short before it reaches the student's feedback
             load_problems.update({key: [one_line(line, PROBLEM_CHARS) for line in lines[:PROBLEMS_PER_MODULE]]
@@ -421,6 +425,7 @@ def _run_stage(stage: Stage, context: _Context, parts: list[str], run: SuiteRun)
                 run.device = attempt.report.get("device", context.device)
                 break
         except Forgery as forgery:
+            log.warning("%s stage, run %d: flagged as tampered: %s", stage.name, runs, forgery)
             run.flag("tampered", f"flagged as tampered ({stage.name} stage): {forgery}",
                      "this submission was flagged for review by the course staff; its score is 0 until they have "
                      "looked at it")
@@ -437,13 +442,18 @@ def _run_stage(stage: Stage, context: _Context, parts: list[str], run: SuiteRun)
             if (isinstance(statement, str) and len(statement) <= 40 and statement not in blamed
                     and len(blamed) < MAX_STATEMENT_BLAMES):
                 blamed[statement] = f"it stopped an earlier grading run: {cause}"
+                log.info("%s stage, run %d: %s of %s blamed (%s); the next run skips it", stage.name, runs,
+                         statement, _notebook(loading), cause)
                 run.note(status, f"{_notebook(loading)}: {statement} was skipped: {cause}")
             else:
                 skips.modules[loading] = reason
+                log.info("%s stage, run %d: %s marked broken (%s)", stage.name, runs, _notebook(loading), reason)
                 run.note(status, f"{_notebook(loading)}: {reason}")
         elif report.get("current") and part_of(report["current"]) in parts:
             part = part_of(report["current"])
             parts.remove(part)
+            log.info("%s stage, run %d: part %s blamed (%s); the next run leaves it out", stage.name, runs, part,
+                     reason)
             run.part_errors[part] = reason
             run.note(status, f"{part}: {reason}")
         else:   # nothing to blame: the kit's own problem, or a crash we cannot place
@@ -452,6 +462,7 @@ def _run_stage(stage: Stage, context: _Context, parts: list[str], run: SuiteRun)
                          "this submission was flagged for review by the course staff")
                 return []
             tail = " | ".join(attempt.finished.output.strip().splitlines()[-3:])
+            log.error("%s stage, run %d could not run: %s; output: %s", stage.name, runs, reason, tail or "(none)")
             run.flag("error", f"the {stage.name} stage could not run: {reason}; output: {tail or '(none)'}",
                      f"the hidden tests could not run ({reason}); the course staff has been told")
             for part in parts:
@@ -495,6 +506,14 @@ def _merge(run: SuiteRun, other: SuiteRun) -> None:
         run.status = other.status
 
 
+def exported_parts() -> list[str]:
+    """The parts with an export file of their own (``student_side/exports/export_<part>.py``). A part without one
+    is judged on the programs other parts export (a new check of SimpleNN needs no new export), and has no
+    in-process fallback."""
+    folder = KIT_DIR / EXPORT.folder
+    return [part for part in SUITE_PARTS if (folder / f"{EXPORT.prefix}{part}.py").is_file()]
+
+
 def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPolicy()) -> SuiteRun:
     """Grade every part of the modules in ``student_dir`` on ``device`` ('cpu' or 'cuda'): export, judge, and
     the in-process fallback for what could not be exported. The judge starts beside the export (importing
@@ -520,14 +539,16 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
             _run_stage(JUDGE, context, list(SUITE_PARTS), judge_run)), daemon=True)
         judging.start()
         exports: list[dict] = []
+        exporting = exported_parts()
         try:
-            exports = _run_stage(EXPORT, context, list(SUITE_PARTS), run)
+            exports = _run_stage(EXPORT, context, exporting, run)
         finally:
             if user is not None:   # the student process is over: from now on only the grader may write here
                 os.chown(programs, os.getuid(), os.getgid())
             run.unverified = {} if run.status == "tampered" else _unexportable(exports)
             context.judged = [part for part in SUITE_PARTS if run.status != "tampered" and part not in run.part_errors
-                              and part not in run.unverified and any(t["part"] == part for t in exports)]
+                              and part not in run.unverified
+                              and (part not in exporting or any(t["part"] == part for t in exports))]
             _write_manifest(context.manifest, exports, context.judged)
             judging.join()
         _merge(run, judge_run)
@@ -542,6 +563,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
             return _finish(run, started)
         fallback = [part for part in SUITE_PARTS if part in run.unverified]
         if fallback:
+            log.info("graded in-process (unverified): %s", "; ".join(f"{p}: {run.unverified[p]}" for p in fallback))
             run.tests += _run_stage(IN_PROCESS, context, fallback, run)
             for part in fallback:
                 run.note("unverified", f"{part}: graded in your own process for the course staff to review, "
@@ -568,4 +590,6 @@ def _judge_env(use_bwrap: bool) -> dict:
 
 def _finish(run: SuiteRun, started: float) -> SuiteRun:
     run.seconds = time.monotonic() - started
+    log.debug("graded in %d runs, %.1f s, status %s, sandbox %s, device %s", run.runs, run.seconds, run.status,
+              run.sandbox, run.device)
     return run

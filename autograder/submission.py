@@ -15,7 +15,8 @@ from pathlib import Path
 
 import course_config
 
-GRADED_NOTEBOOKS = ("simplenn", "simplenn_dev", "resnet")   # keys of course_config.NOTEBOOKS with hidden suites
+from course_config import GRADED_NOTEBOOKS   # keys of course_config.NOTEBOOKS some part grades
+
 _DEFS_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "tools" / "notebook_defs.py"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from autograder.results import SUITE_PARTS
+from course_config import SUITE_PARTS
 
 LAB2_PARTS = ("simplenn_bn", "swish", "l1")
 

@@ -1,4 +1,4 @@
-"""The autograder proves itself on a corpus of submissions with known grades (tests/corpus.py).
+"""The autograder proves itself on a corpus of submissions with known grades (fixtures/corpus.py).
 
 Every case is graded end to end by ``autograder.grade.grade_submission`` (extraction, the hidden suites in
 a child process, predictions scored in the parent) on the CPU, against the synthetic course data's labels:
@@ -23,14 +23,14 @@ import pytest
 import course_config
 import grade_predictions
 from autograder.grade import grade_submission
-from autograder.results import part_points
+from autograder.results import Results
 from autograder.submission import notebook_defs
-from tests import corpus
-from tests.corpus import MISNAMED, MUTANTS, RELEASE_DIR, SUITE_PARTS, VARIANTS, build_case, build_submission
+from fixtures import corpus
+from fixtures.corpus import MISNAMED, MUTANTS, RELEASE_DIR, SUITE_PARTS, VARIANTS, build_case, build_submission
 
-PARTS = (*SUITE_PARTS, "predictions")
-NOTEBOOK_PARTS = {"simplenn": ("simplenn",), "simplenn_dev": ("simplenn_bn", "swish", "l1"),
-                  "resnet": ("resnet20",)}
+PARTS = tuple(course_config.AUTOGRADED_PARTS)
+NOTEBOOK_PARTS = {key: tuple(part for part in SUITE_PARTS if course_config.AUTOGRADED_PARTS[part]["notebook"] == key)
+                  for key in course_config.GRADED_NOTEBOOKS}
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +45,12 @@ def labels(labels_csv):
 
 
 def grade(submission, tmp_path, labels) -> dict:
-    return grade_submission(submission, tmp_path / "out", labels, "cpu")
+    """results.json's content: what Gradescope and the gradebooks read."""
+    return grade_submission(submission, tmp_path / "out", labels, "cpu").to_gradescope()
+
+
+def part_points(result: dict) -> dict[str, float]:
+    return Results.from_gradescope(result).part_points()
 
 
 def _tests_of(result: dict, part: str) -> list[dict]:

@@ -18,15 +18,24 @@ def test_full_prediction_points_at_ninety_percent():
     assert course_config.prediction_points(0.90) == course_config.AUTOGRADED_POINTS["predictions"] == 12
 
 
-def test_every_autograded_part_has_points():
-    assert set(course_config.AUTOGRADED_POINTS) == {"simplenn", "simplenn_bn", "swish", "l1", "resnet20", "predictions"}
+def test_the_registry_holds_the_design_cards_parts_and_everything_else_derives_from_it():
+    assert tuple(course_config.AUTOGRADED_PARTS) == ("simplenn", "simplenn_bn", "swish", "l1", "resnet20", "predictions")
+    assert course_config.SUITE_PARTS == tuple(course_config.AUTOGRADED_PARTS)[:-1]
+    assert course_config.GRADED_NOTEBOOKS == ("simplenn", "simplenn_dev", "resnet")
+    assert course_config.AUTOGRADED_POINTS == {part: spec["points"] for part, spec in course_config.AUTOGRADED_PARTS.items()}
+
+
+_PARTS = course_config.AUTOGRADED_PARTS
 
 
 @pytest.mark.parametrize("key, value, named", [
-    ("AUTOGRADED_POINTS", {**course_config.AUTOGRADED_POINTS, "swish": -1}, "AUTOGRADED_POINTS['swish']"),
-    ("AUTOGRADED_POINTS", {k: v for k, v in course_config.AUTOGRADED_POINTS.items() if k != "l1"},
-     "AUTOGRADED_POINTS['l1']"),
-    ("AUTOGRADED_POINTS", {**course_config.AUTOGRADED_POINTS, "resnet56": 3}, "AUTOGRADED_POINTS"),
+    ("AUTOGRADED_PARTS", {**_PARTS, "swish": {"points": -1, "notebook": "simplenn_dev"}},
+     "AUTOGRADED_PARTS['swish']['points']"),
+    ("AUTOGRADED_PARTS", {k: v for k, v in _PARTS.items() if k != "predictions"}, "AUTOGRADED_PARTS['predictions']"),
+    ("AUTOGRADED_PARTS", {**_PARTS, "resnet56": {"points": 3, "notebook": "resnet56"}},
+     "AUTOGRADED_PARTS['resnet56']['notebook']"),
+    ("AUTOGRADED_PARTS", {**_PARTS, "ResNet 56": {"points": 3, "notebook": "resnet"}}, "AUTOGRADED_PARTS['ResNet 56']"),
+    ("AUTOGRADED_PARTS", {**_PARTS, "l1": {"points": 2}}, "AUTOGRADED_PARTS['l1']"),
     ("MANUAL_POINTS", {"true_false": "twenty"}, "MANUAL_POINTS['true_false']"),
     ("PREDICTIONS_CURVE", ((0.1, 0.0), (0.05, 12.0)), "PREDICTIONS_CURVE[1]"),
     ("PREDICTIONS_CURVE", ((0.1, 0.0), (0.9, 10.0)), "PREDICTIONS_CURVE[-1]"),

@@ -20,8 +20,8 @@ import pytest
 
 import course_config
 from autograder import sandbox
-from autograder.results import part_points
-from tests import corpus
+from autograder.results import Results
+from fixtures import corpus
 from tests.hostile import ATTACKS, SUITE_PARTS, Attack
 
 # One worker grades the whole class (pytest-xdist would otherwise build the module fixture once per worker).
@@ -87,7 +87,7 @@ def _expected_points(attack: Attack, result: dict) -> dict[str, float]:
 def _assert_graded_as_expected(attack: Attack, out: Path) -> dict:
     result = json.loads((out / attack.id / HW2 / "results.json").read_text(encoding="utf-8"))
     assert result["extra_data"]["status"] in attack.status, (attack.id, result["extra_data"])
-    assert part_points(result) == _expected_points(attack, result), (attack.id, part_points(result), result["output"])
+    assert Results.from_gradescope(result).part_points() == _expected_points(attack, result), (attack.id, Results.from_gradescope(result).part_points(), result["output"])
     text = json.dumps(result)
     assert "LEAKED" not in text, attack.id
     assert not [t for t in result["tests"] if len(t["output"]) > 300 * 12], "a scored row lists a few short causes"

@@ -206,7 +206,7 @@ def test_file_names_reach_the_feedback_printable_and_short(tmp_path):
     for i in range(300):
         _write(folder, f"{i:03d}" + "x" * 240 + "\u202e.ipynb", "{}")      # hundreds of long names nobody grades
     submission = find_submission(folder)
-    assert set(submission.notebooks) == {"simplenn", "simplenn_dev", "resnet"}
+    assert set(submission.notebooks) == set(course_config.GRADED_NOTEBOOKS)
     assert submission.problems[0] == f"graded simplenn-cifar10-dev?(1).ipynb as {LAB2}: please name it exactly " \
                                      f"{LAB2} next time"
     assert submission.problems[1].startswith("graded ddd") and "..." in submission.problems[1]
@@ -223,15 +223,14 @@ def test_shown_name_keeps_the_start_and_end_of_a_long_name():
 
 # ---- feedback.md --------------------------------------------------------------------------------------------
 
-def _results(problems: list[str]) -> dict:
-    """What feedback_markdown reads of results.json: every part failed, and these notes."""
-    tests = results.suite_tests([], {})
-    return {"score": 0, "tests": tests, "extra_data": {"device": "cpu", "problems": problems}}
+def _results(problems: list[str]) -> results.Results:
+    """Every part failed, and these notes."""
+    return results.Results(results.suite_tests([], {}), problems=problems)
 
 
 def test_feedback_is_cut_at_16_kb_at_a_line_boundary_saying_where_everything_is():
     problems = [f"note {i}: " + "é long message \n with a newline " * 300 for i in range(500)]
-    feedback = results.feedback_markdown(_results(problems))
+    feedback = _results(problems).feedback_markdown()
     size = len(feedback.encode("utf-8"))
     assert results.FEEDBACK_MAX_BYTES - 400 < size <= results.FEEDBACK_MAX_BYTES == 16 * 1024
     lines = feedback.splitlines()
@@ -243,6 +242,6 @@ def test_feedback_is_cut_at_16_kb_at_a_line_boundary_saying_where_everything_is(
 
 
 def test_short_feedback_is_not_cut_and_a_lone_surrogate_cannot_break_writing_it():
-    feedback = results.feedback_markdown(_results(["bad name \udcff.ipynb"]))
+    feedback = _results(["bad name \udcff.ipynb"]).feedback_markdown()
     assert results._FEEDBACK_CUT not in feedback and "- bad name ?.ipynb" in feedback
     feedback.encode("utf-8")

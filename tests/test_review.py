@@ -16,7 +16,7 @@ import course_config
 from autograder import review
 from autograder.review import Finding, review_modules, review_notebook, review_source
 from autograder.submission import notebook_defs
-from tests import corpus
+from fixtures import corpus
 from tests.hostile import ATTACKS
 
 
@@ -365,7 +365,7 @@ def test_review_modules_reads_each_extracted_module_present(tmp_path):
     (student / "resnet.py").write_text(notebook_defs.extract(hostile).source(), encoding="utf-8")
     (student / "simplenn.py").write_text(
         notebook_defs.extract(corpus.SOURCE_DIR / course_config.NOTEBOOKS["simplenn"]).source(), encoding="utf-8")
-    names = {key: course_config.NOTEBOOKS[key] for key in ("simplenn", "simplenn_dev", "resnet")}
+    names = {key: course_config.NOTEBOOKS[key] for key in course_config.GRADED_NOTEBOOKS}
     assert review_modules(student, names) == review_notebook(hostile)
     (student / "simplenn.py").write_text("def broken(:\n", encoding="utf-8")
     assert review_modules(student, {"simplenn": "simplenn-cifar10.ipynb"}) == [

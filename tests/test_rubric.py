@@ -12,8 +12,8 @@ import pytest
 
 import course_config
 from autograder import results, rubric
-from autograder.results import SUITE_PARTS
-from tests import corpus
+from course_config import SUITE_PARTS
+from fixtures import corpus
 from tests.conftest import REPO_ROOT
 
 
@@ -50,7 +50,7 @@ def test_defining_mistakes_cost_at_least_half_their_part_and_slips_at_most_an_ei
 def test_the_readme_shows_the_rubric_and_what_each_mistake_costs():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert rubric.markdown_table(SUITE_PARTS) in readme, "paste `python -m autograder.rubric` into README.md"
-    assert corpus.mistakes_table() in readme, "paste `python -m tests.corpus` into README.md"
+    assert corpus.mistakes_table() in readme, "paste `python -m fixtures.corpus` into README.md"
 
 
 @pytest.mark.parametrize("source, problem", [
@@ -79,7 +79,7 @@ def test_results_show_a_scored_part_total_with_each_cause_once_then_unscored_che
     outcomes = [_outcome(checks[0], True, case="1"), _outcome(checks[0], False, crash, case="5")]
     outcomes += [_outcome(check, False, crash) for check in checks[1:4]]
     outcomes += [_outcome(check, True) for check in checks[4:]]
-    total, *rows = [t for t in results.suite_tests(outcomes, {}) if t["tags"] == ["simplenn"]]
+    total, *rows = [t.to_gradescope() for t in results.suite_tests(outcomes, {}) if t.part == "simplenn"]
     assert (total["name"], total["score"], total["max_score"], total["status"]) == ("simplenn: part total", 0, 6,
                                                                                     "failed")
     assert total["output"].splitlines() == ["lost 6 of 6 points:", f"-6 (4 checks): {crash}"]
@@ -87,10 +87,7 @@ def test_results_show_a_scored_part_total_with_each_cause_once_then_unscored_che
     assert all(row["max_score"] == 0 for row in rows)
     assert rows[0]["status"] == "failed" and rows[0]["output"] == f"-3 of 6 points: {crash}"
     assert rows[-1]["status"] == "passed" and rows[-1]["output"] == ""
-    feedback = results.feedback_markdown(results.results_json(
-        results.suite_tests(outcomes, {}), seconds=1.0, problems=[],
-        run=type("Run", (), {"status": "ok", "staff_message": None, "device": "cpu", "sandbox": "bwrap", "runs": 1,
-                                    "unverified": {}})))
+    feedback = results.Results(results.suite_tests(outcomes, {}), sandbox="bwrap", runs=1).feedback_markdown()
     assert feedback.count(crash) == 1
 
 
@@ -98,13 +95,13 @@ def test_a_students_message_reaches_the_results_as_one_short_line():
     check = rubric.checks("l1")[0]
     outcomes = [_outcome(c, c is not check, "x" * 5000 + "\nsecond line" if c is check else "")
                 for c in rubric.checks("l1")]
-    row = next(t for t in results.suite_tests(outcomes, {}) if t["name"] == check.name)
-    assert "\n" not in row["output"] and len(row["output"]) <= results.MESSAGE_CHARS + 20
+    row = next(t for t in results.suite_tests(outcomes, {}) if t.name == check.name)
+    assert "\n" not in row.output and len(row.output) <= results.MESSAGE_CHARS + 20
 
 
 def test_a_part_without_outcomes_is_one_failed_row_worth_the_part():
-    (row,) = [t for t in results.suite_tests([], {"l1": "ran for more than 30 s"}) if t["tags"] == ["l1"]]
-    assert (row["score"], row["max_score"], row["output"]) == (0, 2, "ran for more than 30 s")
+    (row,) = [t for t in results.suite_tests([], {"l1": "ran for more than 30 s"}) if t.part == "l1"]
+    assert (row.score, row.max_score, row.output) == (0, 2, "ran for more than 30 s")
 
 
 def test_the_mistakes_table_lists_every_mutant():
