@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograder import expectations
 from autograder.student_side.student_code import (build, call_student, forward, grading_device,  # noqa: F401
                                                  student_object)
 
@@ -30,24 +31,16 @@ def _seeded():
 
 
 def assert_simplenn_layers(model) -> None:
-    """SimpleNN's layers (shared by the SimpleNN and SimpleNNBN suites): convs 5x5 3->8 and 3x3 8->16,
-    stride 1, no padding, and Linear 576->120->84->10."""
+    """SimpleNN's layers (shared by the SimpleNN and SimpleNNBN suites)."""
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    got = [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs]
-    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
-    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
-    linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"
-
-
-SIMPLENN_BN_PARAMETERS = (82_078, 82_054)   # with conv biases / with bias=False convs before the BNs
+    expectations.assert_simplenn_layers(
+        [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs],
+        [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)])
 
 
 def assert_simplenn_bn_parameters(model) -> None:
     """SimpleNNBN's parameter count, which SimpleNNSwish shares."""
-    count = trainable_parameters(model)
-    assert count in SIMPLENN_BN_PARAMETERS, (
-        f"expected 82,078 trainable parameters (82,054 if the convs have bias=False), got {count:,}")
+    expectations.assert_simplenn_bn_parameters(trainable_parameters(model))
 
 
 def batchnorm_fed_by_each_conv(model, x) -> list[tuple[torch.nn.Conv2d, torch.nn.BatchNorm2d | None]]:

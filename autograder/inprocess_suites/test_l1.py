@@ -21,12 +21,10 @@ import pytest
 import torch
 from torch import nn
 
+from autograder.expectations import (L1_LINEAR_BIAS, L1_LINEAR_SUM, L1_LINEAR_WEIGHT, L1_LINEAR_WEIGHT_SUM,
+                                       L1_MLP_SECOND_BIAS, L1_MLP_SECOND_WEIGHT, assert_scalar_tensor, penalty_value)
 from autograder.inprocess_suites.conftest import call_student, student_object
 
-LINEAR_WEIGHT = [[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]
-LINEAR_BIAS = [0.5, -0.5]
-LINEAR_WEIGHT_L1 = 21.0
-LINEAR_L1 = 22.0   # sum of |p| of the layer above, biases included
 
 
 def _penalty(model, strength):
@@ -36,39 +34,27 @@ def _penalty(model, strength):
 def _linear(device) -> nn.Linear:
     layer = nn.Linear(3, 2)
     with torch.no_grad():
-        layer.weight.copy_(torch.tensor(LINEAR_WEIGHT))
-        layer.bias.copy_(torch.tensor(LINEAR_BIAS))
+        layer.weight.copy_(torch.tensor(L1_LINEAR_WEIGHT))
+        layer.bias.copy_(torch.tensor(L1_LINEAR_BIAS))
     return layer.to(device)
-
-
-def _value(result) -> float:
-    if isinstance(result, torch.Tensor):
-        assert result.numel() == 1, f"expected a scalar tensor, got shape {tuple(result.shape)}"
-        return result.detach().double().sum().item()
-    assert isinstance(result, (int, float)), f"expected a scalar tensor, got {type(result).__name__}"
-    return float(result)
-
-
-def _assert_tensor_scalar(result):
-    assert isinstance(result, torch.Tensor), f"expected a scalar tensor, got {type(result).__name__}"
-    assert result.numel() == 1, f"expected a scalar (0-dim or 1-element) tensor, got shape {tuple(result.shape)}"
 
 
 @pytest.mark.deduction(1 / 4)
 def test_value_on_known_weights(device):
     """l1_penalty is strength * sum |p| (a Linear layer with weights set by hand)"""
     result = _penalty(_linear(device), 0.1)
-    got = _value(result)
-    expected = 0.1 * LINEAR_L1
-    hint = " (the biases are trainable parameters too)" if got == pytest.approx(0.1 * LINEAR_WEIGHT_L1) else ""
-    assert got == pytest.approx(expected, rel=1e-6), f"expected 0.1 * {LINEAR_L1:g} = {expected:g}, got {got:.6g}{hint}"
+    got = penalty_value(result)
+    expected = 0.1 * L1_LINEAR_SUM
+    hint = " (the biases are trainable parameters too)" if got == pytest.approx(0.1 * L1_LINEAR_WEIGHT_SUM) else ""
+    assert got == pytest.approx(expected, rel=1e-6), \
+        f"expected 0.1 * {L1_LINEAR_SUM:g} = {expected:g}, got {got:.6g}{hint}"
 
 
 @pytest.mark.deduction(1 / 4)
 def test_returns_a_scalar_tensor_on_the_model_device(device):
     """l1_penalty returns a scalar tensor on the model's device"""
     result = _penalty(_linear(device), 0.5)
-    _assert_tensor_scalar(result)
+    assert_scalar_tensor(result)
     assert result.is_floating_point(), f"expected a floating-point tensor, got {result.dtype}"
     assert result.device.type == device.type, f"expected the penalty on {device.type}, got {result.device.type}"
 
@@ -78,10 +64,10 @@ def test_gradient_is_strength_times_sign(device):
     """The penalty is differentiable: its gradient is strength * sign(p) for every parameter"""
     model = nn.Sequential(_linear(device), nn.Tanh(), nn.Linear(2, 2).to(device))
     with torch.no_grad():
-        model[2].weight.copy_(torch.tensor([[0.25, -0.75], [-1.25, 2.0]]))
-        model[2].bias.copy_(torch.tensor([-0.1, 0.3]))
+        model[2].weight.copy_(torch.tensor(L1_MLP_SECOND_WEIGHT))
+        model[2].bias.copy_(torch.tensor(L1_MLP_SECOND_BIAS))
     result = _penalty(model, 0.5)
-    _assert_tensor_scalar(result)
+    assert_scalar_tensor(result)
     assert result.requires_grad, ("expected a penalty that requires grad (differentiable), got one detached from "
                                   "the parameters: do not use p.data, p.detach(), .item() or numpy")
     call_student("backward through l1_penalty", result.sum().backward)
@@ -96,7 +82,7 @@ def test_gradient_is_strength_times_sign(device):
 @pytest.mark.deduction(1 / 8)
 def test_zero_strength_gives_zero(device):
     """Strength 0 gives a zero penalty"""
-    got = _value(_penalty(_linear(device), 0.0))
+    got = penalty_value(_penalty(_linear(device), 0.0))
     assert got == 0.0, f"expected 0 for strength 0, got {got:g}"
 
 
@@ -106,7 +92,7 @@ def test_small_strength_on_a_conv_net(device):
     model = nn.Sequential(nn.Conv2d(3, 8, 5), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
     model = model.to(device)
     expected = 1e-4 * sum(p.detach().double().abs().sum().item() for p in model.parameters())
-    got = _value(_penalty(model, 1e-4))
+    got = penalty_value(_penalty(model, 1e-4))
     assert got == pytest.approx(expected, rel=1e-5), f"expected {expected:.6g}, got {got:.6g}"
 
 

@@ -35,12 +35,10 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from autograder.expectations import RESNET20_MAPS, RESNET20_WIDTHS, assert_logits, assert_resnet20_parameters
 from autograder.inprocess_suites.conftest import (batchnorm_fed_by_each_conv, build, call_student, forward,
                                                   trainable_parameters)
 
-EXPECTED_PARAMETERS = {269_722: "option A", 272_474: "option B"}
-EXPECTED_WIDTHS = [16, 32, 64]
-EXPECTED_MAPS = [32, 16, 8]
 
 
 def _model(num_classes: int = 10):
@@ -63,10 +61,7 @@ def _stages(values) -> list:
 
 def _logits(model, x, classes: int = 10):
     out = forward(model, x)
-    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
-    mode = "train" if model.training else "eval"
-    assert tuple(out.shape) == (x.shape[0], classes), (
-        f"expected output shape ({x.shape[0]}, {classes}) in {mode} mode, got {tuple(out.shape)}")
+    assert_logits(out, x.shape[0], "train" if model.training else "eval", classes)
     return out
 
 
@@ -92,9 +87,7 @@ def test_num_classes(device):
 def test_parameter_count():
     """ResNet20 has 269,722 trainable parameters (option A) or 272,474 (option B)"""
     count = trainable_parameters(_model())
-    assert count in EXPECTED_PARAMETERS, (
-        f"expected 269,722 trainable parameters (option-A shortcuts) or 272,474 (option-B 1x1 projections), "
-        f"got {count:,}")
+    assert_resnet20_parameters(count)
 
 
 @pytest.mark.deduction(3 / 8)
@@ -112,7 +105,7 @@ def test_weighted_layers():
 def test_conv_widths():
     """The convs widen from 16 to 32 to 64 filters, one width per stage"""
     widths = _stages([c.out_channels for c in _weighted_convs(_model())])
-    assert widths == EXPECTED_WIDTHS, f"expected the convs' widths to go {EXPECTED_WIDTHS}, got {widths}"
+    assert widths == RESNET20_WIDTHS, f"expected the convs' widths to go {RESNET20_WIDTHS}, got {widths}"
 
 
 @pytest.mark.deduction(1 / 2)
@@ -124,7 +117,7 @@ def test_downsampling(device):
         conv.register_forward_hook(lambda module, inputs, output: sizes.append(tuple(output.shape[2:])))
     forward(model.eval(), torch.randn(2, 3, 32, 32, device=device))
     maps = _stages([h if h == w else f"{h}x{w}" for h, w in sizes])
-    assert maps == EXPECTED_MAPS, (f"expected the convs' outputs to go from {EXPECTED_MAPS[0]}x{EXPECTED_MAPS[0]} to "
+    assert maps == RESNET20_MAPS, (f"expected the convs' outputs to go from {RESNET20_MAPS[0]}x{RESNET20_MAPS[0]} to "
                                    f"16x16 to 8x8 maps (stride 2 where a stage begins), got the sizes {maps}")
 
 

@@ -16,11 +16,9 @@ import pytest
 import torch
 from torch import nn
 
+from autograder.expectations import SIMPLENN_PARAMETERS, assert_logits, assert_relu_before
 from autograder.inprocess_suites.conftest import (assert_simplenn_layers, build, call_student, forward,
                                                   trainable_parameters)
-
-EXPECTED_PARAMETERS = 82_030
-
 
 def _model():
     return build("simplenn", "SimpleNN")
@@ -31,15 +29,14 @@ def _model():
 def test_output_shape(n, device):
     """SimpleNN maps (N, 3, 32, 32) images to (N, 10) logits"""
     out = forward(_model(), torch.randn(n, 3, 32, 32, device=device))
-    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
-    assert tuple(out.shape) == (n, 10), f"expected output shape ({n}, 10), got {tuple(out.shape)}"
+    assert_logits(out, n)
 
 
 @pytest.mark.deduction(1 / 6)
 def test_parameter_count():
     """SimpleNN has exactly 82,030 trainable parameters"""
     count = trainable_parameters(_model())
-    assert count == EXPECTED_PARAMETERS, f"expected {EXPECTED_PARAMETERS:,} trainable parameters, got {count:,}"
+    assert count == SIMPLENN_PARAMETERS, f"expected {SIMPLENN_PARAMETERS:,} trainable parameters, got {count:,}"
 
 
 @pytest.mark.deduction(1 / 6)
@@ -79,9 +76,7 @@ def _assert_relu_after(layer: str, kind: type, index: int, device) -> None:
     calls = _inputs_of_weighted_layers(_model(), device)[kind]
     follower = f"{kind.__name__} call {index + 1}"
     assert len(calls) > index, f"expected a {follower} after {layer}, got {len(calls)} {kind.__name__} calls"
-    negative = (calls[index] < 0).float().mean().item()
-    assert negative == 0, (f"expected a ReLU after {layer} (the next weighted layer never receives a negative "
-                           f"value), got {negative:.0%} negative values reaching it")
+    assert_relu_before(calls[index], follower, layer)
 
 
 @pytest.mark.deduction(1 / 6)

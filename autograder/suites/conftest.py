@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder import expectations
 from autograder.judge.archive import UnsafeProgram, load_program
 from autograder.judge.program import Program, op_name
 from autograder.student_side import protocol
@@ -205,23 +206,13 @@ def linear_layers(program_: Program) -> list[tuple[int, int]]:
 
 
 def assert_simplenn_layers(program_: Program) -> None:
-    """SimpleNN's layers (shared by the SimpleNN and SimpleNNBN suites): convs 5x5 3->8 and 3x3 8->16,
-    stride 1, no padding, and Linear 576->120->84->10."""
-    got = conv_layers(program_)
-    expected = [(3, 8, (5, 5), (1, 1), (0, 0)), (8, 16, (3, 3), (1, 1), (0, 0))]
-    assert got == expected, f"expected convs (in, out, kernel, stride, padding) {expected}, got {got}"
-    linears = linear_layers(program_)
-    assert linears == [(576, 120), (120, 84), (84, 10)], f"expected Linear 576->120->84->10, got {linears}"
-
-
-SIMPLENN_BN_PARAMETERS = (82_078, 82_054)   # with conv biases / with bias=False convs before the BNs
+    """SimpleNN's layers (shared by the SimpleNN and SimpleNNBN suites)."""
+    expectations.assert_simplenn_layers(conv_layers(program_), linear_layers(program_))
 
 
 def assert_simplenn_bn_parameters(program_: Program) -> None:
     """SimpleNNBN's parameter count, which SimpleNNSwish shares."""
-    count = trainable_parameters(program_)
-    assert count in SIMPLENN_BN_PARAMETERS, (
-        f"expected 82,078 trainable parameters (82,054 if the convs have bias=False), got {count:,}")
+    expectations.assert_simplenn_bn_parameters(trainable_parameters(program_))
 
 
 _SAME_VALUE = {"alias", "clone", "contiguous"}

@@ -24,15 +24,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograder.expectations import (L1_LINEAR_BIAS, L1_LINEAR_SUM, L1_LINEAR_WEIGHT, L1_LINEAR_WEIGHT_SUM,
+                                       L1_MLP_SECOND_BIAS, L1_MLP_SECOND_WEIGHT, assert_scalar_tensor, penalty_value)
 from autograder.student_side.probes import l1_parameter_shapes
 from autograder.suites.conftest import backward, grading_device, program, run
 
-LINEAR_WEIGHT = [[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]
-LINEAR_BIAS = [0.5, -0.5]
-LINEAR_WEIGHT_L1 = 21.0
-LINEAR_L1 = 22.0   # sum of |p| of the layer above, biases included
-MLP_SECOND_WEIGHT = [[0.25, -0.75], [-1.25, 2.0]]
-MLP_SECOND_BIAS = [-0.1, 0.3]
 
 
 def _tensor(values) -> torch.Tensor:
@@ -40,45 +36,33 @@ def _tensor(values) -> torch.Tensor:
 
 
 def _linear() -> dict[str, torch.Tensor]:
-    return {"weight": _tensor(LINEAR_WEIGHT), "bias": _tensor(LINEAR_BIAS)}
+    return {"weight": _tensor(L1_LINEAR_WEIGHT), "bias": _tensor(L1_LINEAR_BIAS)}
 
 
 def _mlp() -> dict[str, torch.Tensor]:
-    return {"0.weight": _tensor(LINEAR_WEIGHT), "0.bias": _tensor(LINEAR_BIAS),
-            "2.weight": _tensor(MLP_SECOND_WEIGHT), "2.bias": _tensor(MLP_SECOND_BIAS)}
+    return {"0.weight": _tensor(L1_LINEAR_WEIGHT), "0.bias": _tensor(L1_LINEAR_BIAS),
+            "2.weight": _tensor(L1_MLP_SECOND_WEIGHT), "2.bias": _tensor(L1_MLP_SECOND_BIAS)}
 
 
 def _penalty(program_id: str, parameters: dict[str, torch.Tensor]):
     return run(program(program_id), parameters, what="l1_penalty(model, strength)")
 
 
-def _value(result) -> float:
-    if isinstance(result, torch.Tensor):
-        assert result.numel() == 1, f"expected a scalar tensor, got shape {tuple(result.shape)}"
-        return result.detach().double().sum().item()
-    assert isinstance(result, (int, float)), f"expected a scalar tensor, got {type(result).__name__}"
-    return float(result)
-
-
-def _assert_tensor_scalar(result):
-    assert isinstance(result, torch.Tensor), f"expected a scalar tensor, got {type(result).__name__}"
-    assert result.numel() == 1, f"expected a scalar (0-dim or 1-element) tensor, got shape {tuple(result.shape)}"
-
-
 @pytest.mark.deduction(1 / 4)
 def test_value_on_known_weights():
     """l1_penalty is strength * sum |p| (a Linear layer with weights set by hand)"""
-    got = _value(_penalty("l1_penalty-linear-0.1", _linear()))
-    expected = 0.1 * LINEAR_L1
-    hint = " (the biases are trainable parameters too)" if got == pytest.approx(0.1 * LINEAR_WEIGHT_L1) else ""
-    assert got == pytest.approx(expected, rel=1e-6), f"expected 0.1 * {LINEAR_L1:g} = {expected:g}, got {got:.6g}{hint}"
+    got = penalty_value(_penalty("l1_penalty-linear-0.1", _linear()))
+    expected = 0.1 * L1_LINEAR_SUM
+    hint = " (the biases are trainable parameters too)" if got == pytest.approx(0.1 * L1_LINEAR_WEIGHT_SUM) else ""
+    assert got == pytest.approx(expected, rel=1e-6), \
+        f"expected 0.1 * {L1_LINEAR_SUM:g} = {expected:g}, got {got:.6g}{hint}"
 
 
 @pytest.mark.deduction(1 / 4)
 def test_returns_a_scalar_tensor_on_the_model_device(device):
     """l1_penalty returns a scalar tensor on the model's device"""
     result = _penalty("l1_penalty-linear-0.5", _linear())
-    _assert_tensor_scalar(result)
+    assert_scalar_tensor(result)
     assert result.is_floating_point(), f"expected a floating-point tensor, got {result.dtype}"
     assert result.device.type == device.type, f"expected the penalty on {device.type}, got {result.device.type}"
 
@@ -88,7 +72,7 @@ def test_gradient_is_strength_times_sign():
     """The penalty is differentiable: its gradient is strength * sign(p) for every parameter"""
     parameters = _mlp()
     result = _penalty("l1_penalty-mlp-0.5", parameters)
-    _assert_tensor_scalar(result)
+    assert_scalar_tensor(result)
     assert result.requires_grad, ("expected a penalty that requires grad (differentiable), got one detached from "
                                   "the parameters: do not use p.data, p.detach(), .item() or numpy")
     backward(result.sum(), "l1_penalty")
@@ -103,7 +87,7 @@ def test_gradient_is_strength_times_sign():
 @pytest.mark.deduction(1 / 8)
 def test_zero_strength_gives_zero():
     """Strength 0 gives a zero penalty"""
-    got = _value(_penalty("l1_penalty-linear-0", _linear()))
+    got = penalty_value(_penalty("l1_penalty-linear-0", _linear()))
     assert got == 0.0, f"expected 0 for strength 0, got {got:g}"
 
 
@@ -113,7 +97,7 @@ def test_small_strength_on_a_conv_net():
     parameters = {name: torch.randn(shape, device=grading_device()).requires_grad_()
                   for name, shape in l1_parameter_shapes("convnet").items()}
     expected = 1e-4 * sum(p.detach().double().abs().sum().item() for p in parameters.values())
-    got = _value(_penalty("l1_penalty-convnet-0.0001", parameters))
+    got = penalty_value(_penalty("l1_penalty-convnet-0.0001", parameters))
     assert got == pytest.approx(expected, rel=1e-5), f"expected {expected:.6g}, got {got:.6g}"
 
 

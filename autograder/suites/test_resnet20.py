@@ -33,13 +33,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograder.expectations import RESNET20_MAPS, RESNET20_WIDTHS, assert_logits, assert_resnet20_parameters
 from autograder.judge.program import Program
 from autograder.suites.conftest import (backward, batchnorm_fed_by_each_conv, conv_layers, images, linear_layers,
                                         program, run, trace, trainable_parameters)
 
-EXPECTED_PARAMETERS = {269_722: "option A", 272_474: "option B"}
-EXPECTED_WIDTHS = [16, 32, 64]
-EXPECTED_MAPS = [32, 16, 8]
 
 
 def _model(num_classes: int = 10) -> Program:
@@ -58,9 +56,7 @@ def _stages(values) -> list:
 
 def _logits(model: Program, mode: str, x, classes: int = 10):
     out = run(getattr(model, mode)(), x)
-    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
-    assert tuple(out.shape) == (x.shape[0], classes), (
-        f"expected output shape ({x.shape[0]}, {classes}) in {mode} mode, got {tuple(out.shape)}")
+    assert_logits(out, x.shape[0], mode, classes)
     return out
 
 
@@ -85,9 +81,7 @@ def test_num_classes():
 def test_parameter_count():
     """ResNet20 has 269,722 trainable parameters (option A) or 272,474 (option B)"""
     count = trainable_parameters(_model())
-    assert count in EXPECTED_PARAMETERS, (
-        f"expected 269,722 trainable parameters (option-A shortcuts) or 272,474 (option-B 1x1 projections), "
-        f"got {count:,}")
+    assert_resnet20_parameters(count)
 
 
 @pytest.mark.deduction(3 / 8)
@@ -104,7 +98,7 @@ def test_weighted_layers():
 def test_conv_widths():
     """The convs widen from 16 to 32 to 64 filters, one width per stage"""
     widths = _stages([layer[1] for _, layer in _weighted_convs(_model())])
-    assert widths == EXPECTED_WIDTHS, f"expected the convs' widths to go {EXPECTED_WIDTHS}, got {widths}"
+    assert widths == RESNET20_WIDTHS, f"expected the convs' widths to go {RESNET20_WIDTHS}, got {widths}"
 
 
 @pytest.mark.deduction(1 / 2)
@@ -114,7 +108,7 @@ def test_downsampling():
     _, values = trace(model, images(2))
     sizes = [tuple(values[node].shape[2:]) for node, _ in _weighted_convs(model) if node in values]
     maps = _stages([h if h == w else f"{h}x{w}" for h, w in sizes])
-    assert maps == EXPECTED_MAPS, (f"expected the convs' outputs to go from {EXPECTED_MAPS[0]}x{EXPECTED_MAPS[0]} to "
+    assert maps == RESNET20_MAPS, (f"expected the convs' outputs to go from {RESNET20_MAPS[0]}x{RESNET20_MAPS[0]} to "
                                    f"16x16 to 8x8 maps (stride 2 where a stage begins), got the sizes {maps}")
 
 

@@ -16,11 +16,9 @@ import pytest
 import torch
 from torch import nn
 
+from autograder.expectations import SIMPLENN_PARAMETERS, assert_logits, assert_relu_before
 from autograder.suites.conftest import (assert_simplenn_layers, backward, images, program, run, trace,
                                         trainable_parameters)
-
-EXPECTED_PARAMETERS = 82_030
-
 
 def _model():
     return program("SimpleNN")
@@ -31,15 +29,14 @@ def _model():
 def test_output_shape(n, device):
     """SimpleNN maps (N, 3, 32, 32) images to (N, 10) logits"""
     out = run(_model().eval(), images(n))
-    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
-    assert tuple(out.shape) == (n, 10), f"expected output shape ({n}, 10), got {tuple(out.shape)}"
+    assert_logits(out, n)
 
 
 @pytest.mark.deduction(1 / 6)
 def test_parameter_count():
     """SimpleNN has exactly 82,030 trainable parameters"""
     count = trainable_parameters(_model())
-    assert count == EXPECTED_PARAMETERS, f"expected {EXPECTED_PARAMETERS:,} trainable parameters, got {count:,}"
+    assert count == SIMPLENN_PARAMETERS, f"expected {SIMPLENN_PARAMETERS:,} trainable parameters, got {count:,}"
 
 
 @pytest.mark.deduction(1 / 6)
@@ -78,9 +75,7 @@ def _assert_relu_after(layer: str, kind: str, index: int) -> None:
     assert len(calls) > index, f"expected a {follower} after {layer}, got {len(calls)} {label} calls"
     received = calls[index]
     assert received is not None, f"the {follower} receives no computed value"
-    negative = (received < 0).float().mean().item()
-    assert negative == 0, (f"expected a ReLU after {layer} (the next weighted layer never receives a negative "
-                           f"value), got {negative:.0%} negative values reaching it")
+    assert_relu_before(received, follower, layer)
 
 
 @pytest.mark.deduction(1 / 6)

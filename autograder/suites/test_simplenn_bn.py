@@ -19,17 +19,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograder.expectations import assert_logits, assert_modes_differ
 from autograder.suites.conftest import (assert_simplenn_bn_parameters, assert_simplenn_layers,
                                         batchnorm_fed_by_each_conv, images, program, run)
 
 
 def _model():
     return program("SimpleNNBN")
-
-
-def _check_logits(out, n: int, mode: str):
-    assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
-    assert tuple(out.shape) == (n, 10), f"expected output shape ({n}, 10) in {mode} mode, got {tuple(out.shape)}"
 
 
 @pytest.mark.deduction(1 / 2)
@@ -39,8 +35,8 @@ def test_output_shape(n):
     model = _model()
     x = images(n)
     if n > 1:
-        _check_logits(run(model.train(), x), n, "train")
-    _check_logits(run(model.eval(), x), n, "eval")
+        assert_logits(run(model.train(), x), n, "train")
+    assert_logits(run(model.eval(), x), n, "eval")
 
 
 @pytest.mark.deduction(1 / 4)
@@ -71,12 +67,7 @@ def test_train_and_eval_modes_differ():
     with torch.no_grad():
         train_out = run(model.train(), x)
         eval_out = run(model.eval(), x)
-    assert isinstance(train_out, torch.Tensor) and isinstance(eval_out, torch.Tensor), \
-        f"forward must return a tensor, got {type(train_out).__name__}"
-    same = train_out.shape == eval_out.shape and torch.allclose(train_out, eval_out, rtol=1e-4, atol=1e-5)
-    assert not same, (
-        "expected different outputs in train and eval mode (BatchNorm normalizes with the batch's statistics "
-        "in training and with its running statistics in evaluation), got the same outputs")
+    assert_modes_differ(train_out, eval_out)
 
 
 @pytest.mark.deduction(1 / 4)

@@ -27,22 +27,17 @@ import ast
 import pytest
 import torch
 
+from autograder.expectations import assert_swish_gradient, assert_swish_values
 from autograder.student_side.probes import SWISH_CALL, SWISH_FLOAT64
 from autograder.suites.conftest import (assert_simplenn_bn_parameters, backward, batchnorm_fed_by_each_conv,
                                         images, program, run, student_source)
 
-RTOL, ATOL = 1e-5, 1e-6
 SHAPES = {"1-D": "Swish-1d", "4-D": "Swish-4d"}
 _SIZES = {"Swish-1d": (1000,), "Swish-4d": (4, 3, 8, 8)}
 
 
 def _swish_net():
     return program("SimpleNNSwish")
-
-
-def _reference(x: torch.Tensor) -> torch.Tensor:
-    wide = x.detach().double()
-    return (wide * torch.sigmoid(wide)).to(x.dtype)
 
 
 def _apply(program_id: str, x, own_copy: bool = True):
@@ -53,21 +48,12 @@ def _apply(program_id: str, x, own_copy: bool = True):
     return out
 
 
-def _assert_values(out, x):
-    expected = _reference(x)
-    assert out.shape == x.shape, f"expected output shape {tuple(x.shape)}, got {tuple(out.shape)}"
-    if not torch.allclose(out.to(expected.dtype), expected, rtol=RTOL, atol=ATOL, equal_nan=False):
-        bad = (out.to(expected.dtype) - expected).abs().argmax()
-        pytest.fail(f"expected Swish(x) = x * sigmoid(x): at x = {x.flatten()[bad].item():.6g} expected "
-                    f"{expected.flatten()[bad].item():.6g}, got {out.flatten()[bad].item():.6g}", pytrace=False)
-
-
 @pytest.mark.deduction(1 / 4)
 @pytest.mark.parametrize("program_id", SHAPES.values(), ids=SHAPES.keys())
 def test_value_is_x_sigmoid_x(program_id, device):
     """Swish(x) equals x * sigmoid(x)"""
     x = 4 * torch.randn(_SIZES[program_id], device=device)
-    _assert_values(_apply(program_id, x), x)
+    assert_swish_values(_apply(program_id, x), x)
 
 
 @pytest.mark.deduction(1 / 4)
@@ -78,15 +64,7 @@ def test_gradient(program_id, device):
     out = _apply(program_id, x, own_copy=False)
     assert out.requires_grad, "Swish's output does not require grad: do not detach it or use .data / numpy"
     backward(out.sum(), "Swish")
-    assert x.grad is not None, "no gradient reached Swish's input"
-    wide = x.detach().double()
-    s = torch.sigmoid(wide)
-    expected = (s * (1 + wide * (1 - s))).float()
-    if not torch.allclose(x.grad, expected, rtol=RTOL, atol=ATOL):
-        bad = (x.grad - expected).abs().argmax()
-        pytest.fail(f"expected d Swish / dx = sigmoid(x) * (1 + x * (1 - sigmoid(x))): at x = "
-                    f"{x.flatten()[bad].item():.6g} expected {expected.flatten()[bad].item():.6g}, "
-                    f"got {x.grad.flatten()[bad].item():.6g}", pytrace=False)
+    assert_swish_gradient(x)
 
 
 @pytest.mark.deduction(1 / 8)
@@ -97,7 +75,7 @@ def test_extreme_inputs(device):
     finite = torch.isfinite(out)
     assert finite.all(), (f"expected finite values, got {out[~finite][0].item()} at x = {x[~finite][0].item():g} "
                           "(avoid exp(x) / (1 + exp(x)) forms that overflow)")
-    _assert_values(out, x)
+    assert_swish_values(out, x)
 
 
 @pytest.mark.deduction(1 / 8)
