@@ -1,0 +1,144 @@
+"""The kit's layout: one package per user path, one registry of parts, no kit code importing the tests.
+
+The slow test here is the promise of the registry: a new autograded part is one entry in
+``course_config.AUTOGRADED_PARTS`` plus one suite file, graded end to end in a temporary copy of the kit.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import course_config
+from fixtures import corpus
+
+REPO = course_config.REPO_ROOT
+# The packages that are kit code (the tests may import them, never the other way round).
+KIT_PACKAGES = ("autograder", "course_data", "publishing", "gradescope_package", "demo", "fixtures", "solutions")
+KIT_SCRIPTS = ("course_config.py", "grade_predictions.py")
+STAFF_PACKAGES = ("course_data", "publishing", "gradescope_package", "demo", "fixtures", "solutions", "tests")
+
+
+def _kit_modules(*roots: str) -> list[Path]:
+    return sorted(p for root in roots for p in ([REPO / root] if root.endswith(".py") else (REPO / root).rglob("*.py"))
+                  if "__pycache__" not in p.parts)
+
+
+def _imported_top_levels(path: Path) -> set[str]:
+    """The top-level names a module imports, wherever the import statement is (relative imports aside)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", _kit_modules(*KIT_PACKAGES, *KIT_SCRIPTS), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_kit_module_imports_from_the_tests(path):
+    assert "tests" not in _imported_top_levels(path), f"{path.relative_to(REPO)} imports from tests/: move what it " \
+                                                      "needs into fixtures/ (shared by the tests and the demo)"
+
+
+def test_the_autograder_package_is_the_grader_alone():
+    """Gradescope's zip holds the whole autograder package: it must need nothing of the staff packages."""
+    offenders = {str(path.relative_to(REPO)): sorted(_imported_top_levels(path) & set(STAFF_PACKAGES))
+                 for path in _kit_modules("autograder")}
+    assert not {path: names for path, names in offenders.items() if names}
+
+
+def test_the_readme_layout_table_matches_the_folders():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([^`]+)`", table, flags=re.MULTILINE))
+    missing = sorted(path for path in listed if not (REPO / path.rstrip("/")).exists())
+    assert not missing, f"README's layout table lists paths that do not exist: {missing}"
+    packages = {f"{p.parent.relative_to(REPO).as_posix()}/" for p in REPO.glob("*/__init__.py")}
+    packages |= {f"{p.parent.relative_to(REPO).as_posix()}/" for p in (REPO / "autograder").glob("*/__init__.py")}
+    unlisted = sorted(packages - listed - {"tests/"})
+    assert not unlisted, f"README's layout table does not list the packages {unlisted}"
+
+
+# ---- a new part: one registry entry plus one suite file ----------------------------------------------------
+
+DUMMY_PART = "simplenn_io"
+DUMMY_POINTS = 3
+DUMMY_SUITE = '''
+"""Part simplenn_io (a test's dummy part): SimpleNN's logits depend on its input, judged on its exported program."""
+import pytest
+import torch
+
+from autograder.suites.conftest import images, program, run
+
+
+@pytest.mark.deduction(1 / 3)
+def test_depends_on_the_input():
+    """Different images give different logits"""
+    model = program("SimpleNN").eval()
+    with torch.no_grad():
+        first, second = run(model, images(2)), run(model, images(2))
+    assert not torch.allclose(first, second), "expected different logits for different images"
+
+
+@pytest.mark.deduction(2 / 3)
+def test_logits_are_finite():
+    """The logits are finite"""
+    with torch.no_grad():
+        out = run(program("SimpleNN").eval(), images(4))
+    assert torch.isfinite(out).all(), "expected finite logits"
+'''
+
+
+def _kit_copy(root: Path) -> Path:
+    """What grading needs, copied: the grader, the config, the predictions scorer and the student tools/."""
+    root.mkdir()
+    for name in ("course_config.py", "grade_predictions.py"):
+        shutil.copy2(REPO / name, root / name)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
+    tools = Path("source") / course_config.ASSIGNMENT_ID / "tools"
+    shutil.copytree(REPO / tools, root / tools, ignore=ignore)
+    return root
+
+
+def _add_dummy_part(kit: Path) -> None:
+    config = kit / "course_config.py"
+    text = config.read_text(encoding="utf-8")
+    anchor = '    "predictions": {"points": 12, "notebook": None},'
+    assert anchor in text, "course_config.AUTOGRADED_PARTS changed its layout; update this test"
+    config.write_text(text.replace(anchor, f'    "{DUMMY_PART}": {{"points": {DUMMY_POINTS}, "notebook": "simplenn"}},\n'
+                                          + anchor), encoding="utf-8")
+    (kit / "autograder" / "suites" / f"test_{DUMMY_PART}.py").write_text(textwrap.dedent(DUMMY_SUITE),
+                                                                         encoding="utf-8")
+
+
+def test_a_new_part_is_one_registry_entry_plus_one_suite_file(tmp_path, course_data):
+    labels_csv = course_data[1]
+    kit = _kit_copy(tmp_path / "kit")
+    _add_dummy_part(kit)
+    submission = corpus.build_submission(tmp_path / "submission" / course_config.ASSIGNMENT_ID)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submission), "--out", str(out),
+                           "--labels", str(labels_csv), "--device", "cpu"],
+                          cwd=kit, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    rows = {test["name"]: test for test in results["tests"]}
+    total = rows[f"{DUMMY_PART}: part total"]
+    assert (total["score"], total["max_score"], total["tags"]) == (DUMMY_POINTS, DUMMY_POINTS, [DUMMY_PART]), total
+    assert {f"{DUMMY_PART}: Different images give different logits", f"{DUMMY_PART}: The logits are finite"} <= set(rows)
+    full = {part: float(points) for part, points in course_config.AUTOGRADED_POINTS.items() if part != "predictions"}
+    earned = {}
+    for test in results["tests"]:
+        earned[test["tags"][0]] = earned.get(test["tags"][0], 0.0) + test["score"]
+    assert {part: earned[part] for part in full} == full, "the other parts are graded as before"
+    assert results["extra_data"]["status"] == "ok" and results["extra_data"]["unverified"] == {}
+    assert f"| {DUMMY_PART} | {DUMMY_POINTS:g} / {DUMMY_POINTS:g} |" in (out / "feedback.md").read_text(encoding="utf-8")
