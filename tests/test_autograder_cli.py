@@ -15,7 +15,7 @@ import torch
 
 import course_config
 from tests.conftest import REPO_ROOT
-from tests.corpus import build_submission
+from fixtures.corpus import build_submission
 
 RELEASE = REPO_ROOT / "release" / course_config.ASSIGNMENT_ID
 SOURCE = REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
