@@ -136,3 +136,13 @@ def test_graded_cells_carry_the_points_of_course_config():
     expected = {part: points for part, points in course_config.AUTOGRADED_POINTS.items() if part != "predictions"}
     assert autograded == expected
     assert manual == {k: v for k, v in course_config.MANUAL_POINTS.items() if k.endswith("_written")}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_visible_sanity_check_is_a_locked_cell(notebook):
+    """A code cell of asserts that is not a student's cell is locked: nbgrader restores it if a student edits it."""
+    unlocked = [index for index, cell in enumerate(_cells(RELEASE / notebook))
+                if cell["cell_type"] == "code" and "\nassert " in "\n" + "".join(cell["source"])
+                and "YOUR CODE HERE" not in "".join(cell["source"])
+                and not cell["metadata"].get("nbgrader", {}).get("locked")]
+    assert not unlocked, f"{notebook}: the sanity-check cells {unlocked} are not locked"
