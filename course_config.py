@@ -28,8 +28,10 @@ from pathlib import Path
 TERM = "fall2026"
 ASSIGNMENT_ID = "hw2"
 
-# The notebooks of the assignment (keys are used by the autograder and the release tooling).
+# The notebooks of the assignment (keys are used by the autograder and the release tooling). The true/false
+# part has a notebook of its own: it is graded by hand only, and formgrader lists it as its own 30 points.
 NOTEBOOKS = {
+    "true_false": "true-false.ipynb",
     "simplenn": "simplenn-cifar10.ipynb",
     "simplenn_dev": "simplenn-cifar10-dev.ipynb",
     "resnet": "resnet-cifar10.ipynb",
@@ -301,8 +303,8 @@ def _check_visibility() -> None:
 
 def check() -> None:
     """Validate every setting above; raises ConfigError naming the first bad key."""
-    _require(set(NOTEBOOKS) == {"simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
-             "must name the four notebooks: simplenn, simplenn_dev, resnet, save_predictions")
+    _require(set(NOTEBOOKS) == {"true_false", "simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
+             "must name the five notebooks: true_false, simplenn, simplenn_dev, resnet, save_predictions")
     _check_parts()
     _check_points("MANUAL_POINTS", MANUAL_POINTS)
     _check_curve()

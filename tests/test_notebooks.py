@@ -79,7 +79,7 @@ def test_resnet_lab_then_test_predictions_score_above_chance(assignment, course_
     assert json.loads(result.stdout)["accuracy"] > 0.2, "a short ResNet-20 run must beat chance (10 %) clearly"
 
 
-@pytest.mark.parametrize("notebook", list(NB.values()))
+@pytest.mark.parametrize("notebook", [name for key, name in NB.items() if key != "true_false"])   # no code there
 def test_release_notebook_stops_at_its_first_stub(notebook, assignment):
     work = assignment(RELEASE)
     shutil.copyfile(RELEASE / NB["resnet"], work / NB["resnet"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def test_release_keeps_every_name_the_autograder_imports(notebook, names):
         assert "do not rename" in defined[name].lower(), f"{name}'s docstring must say 'Do not rename'"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
+@pytest.mark.parametrize("notebook", [name for name in NOTEBOOKS if name != course_config.NOTEBOOKS["true_false"]])
 def test_each_notebook_has_one_parameters_cell_before_any_work(notebook):
     cells = _cells(SOURCE / notebook)
     tagged = [i for i, c in enumerate(cells) if "parameters" in c["metadata"].get("tags", [])]
@@ -131,11 +132,12 @@ def test_graded_cells_carry_the_points_of_course_config():
                 part = PART_OF_TEST_CELL[meta["grade_id"]]
                 autograded[part] = autograded.get(part, 0) + meta["points"]
             else:
-                lab = meta["grade_id"].split("_")[0] + "_written"
-                manual[lab] = manual.get(lab, 0) + meta["points"]
+                prefix = meta["grade_id"].split("_")[0]
+                kind = "true_false" if prefix == "tf" else f"{prefix}_written"
+                manual[kind] = manual.get(kind, 0) + meta["points"]
     expected = {part: points for part, points in course_config.AUTOGRADED_POINTS.items() if part != "predictions"}
     assert autograded == expected
-    assert manual == {k: v for k, v in course_config.MANUAL_POINTS.items() if k.endswith("_written")}
+    assert manual == course_config.MANUAL_POINTS
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -146,3 +148,14 @@ def test_every_visible_sanity_check_is_a_locked_cell(notebook):
                 and "YOUR CODE HERE" not in "".join(cell["source"])
                 and not cell["metadata"].get("nbgrader", {}).get("locked")]
     assert not unlocked, f"{notebook}: the sanity-check cells {unlocked} are not locked"
+
+
+def test_the_answer_key_covers_every_true_false_answer_cell():
+    key = (REPO_ROOT / "solutions" / "answer_key.md").read_text(encoding="utf-8")
+    section = key.split("## 1. True/false questions", 1)[1].split("\n## ", 1)[0]
+    answered = [int(n) for n in re.findall(r"^(\d+)\. \*\*", section, flags=re.MULTILINE)]
+    cells = [cell["metadata"]["nbgrader"] for cell in _cells(RELEASE / course_config.NOTEBOOKS["true_false"])
+             if cell["metadata"].get("nbgrader", {}).get("grade")]
+    assert [meta["grade_id"] for meta in cells] == [f"tf_{i}" for i in range(1, 11)]
+    assert answered == list(range(1, 11)), "the answer key answers statements 1.1 to 1.10, in order"
+    assert sum(meta["points"] for meta in cells) == course_config.MANUAL_POINTS["true_false"] == 30
