@@ -2,7 +2,7 @@
 
     python -m publishing.release
 
-1. writes ``source/hw2/tools/data_source.py`` from ``course_config.py``;
+1. writes ``source/hw2/tools/data_source.py`` and the students' ``source/hw2/README.md`` from ``course_config.py``;
 2. runs ``nbgrader generate_assignment hw2 --force`` (configuration in ``nbgrader_config.py``; its
    gradebook database lives in ``build/nbgrader/``, never in the repository);
 3. runs the leak check over the result and fails loudly, naming file and line, on any leak.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import course_config
 from autograder import cli
-from publishing import data_source, leak_check
+from publishing import data_source, leak_check, student_readme
 
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
@@ -48,8 +48,8 @@ def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = 
 
 def main(argv: list[str] | None = None) -> int:
     cli.Parser(description=__doc__.splitlines()[0]).parse_args(argv)
-    changed = data_source.write()
-    print(f"{'wrote' if changed else 'unchanged:'} {data_source.DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)}")
+    for generated, path in ((data_source, data_source.DATA_SOURCE_PATH), (student_readme, student_readme.README_PATH)):
+        print(f"{'wrote' if generated.write() else 'unchanged:'} {path.relative_to(course_config.REPO_ROOT)}")
     try:
         release_dir = generate()
     except ReleaseError as problem:

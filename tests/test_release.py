@@ -159,3 +159,14 @@ def test_the_answer_key_covers_every_true_false_answer_cell():
     assert [meta["grade_id"] for meta in cells] == [f"tf_{i}" for i in range(1, 11)]
     assert answered == list(range(1, 11)), "the answer key answers statements 1.1 to 1.10, in order"
     assert sum(meta["points"] for meta in cells) == course_config.MANUAL_POINTS["true_false"] == 30
+
+
+def test_the_students_readme_is_generated_from_course_config_and_released():
+    from publishing import student_readme
+
+    assert student_readme.is_current(), "run `make release` (it writes source/hw2/README.md) and commit it"
+    text = (RELEASE / "README.md").read_text(encoding="utf-8")
+    for name in [*course_config.NOTEBOOKS.values(), course_config.PREDICTIONS_FILENAME]:
+        assert f"`{name}`" in text
+    points = [float(row.rsplit("|", 2)[1]) for row in text.splitlines() if row.startswith(("| autograder", "| course"))]
+    assert sum(points) == sum(course_config.AUTOGRADED_POINTS.values()) + sum(course_config.MANUAL_POINTS.values())

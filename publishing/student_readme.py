@@ -1,0 +1,131 @@
+"""Write (or check) the students' ``source/hw2/README.md`` from ``course_config.py``; nbgrader copies it into
+the release as it is.
+
+The points, file names and data address come from the config, so the README students read cannot drift from
+what the graders do. ``make release`` writes it; a test fails while the committed file is stale.
+
+    python -m publishing.student_readme write
+    python -m publishing.student_readme check   # exit 1 when the committed file is stale
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import course_config
+from autograder import cli
+
+README_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "README.md"
+
+# What each autograded part checks, in the students' words (the part ids are course_config's).
+PART_CHECKS = {
+    "simplenn": "`SimpleNN` (Lab 1): output shape, 82,030 parameters, layer sizes, a ReLU after each hidden layer, "
+                "gradients reach every parameter",
+    "simplenn_bn": "`SimpleNNBN` (Lab 2): a BatchNorm2d right after each conv, parameter count, train vs eval mode",
+    "swish": "`Swish` and `SimpleNNSwish` (Lab 2): x * sigmoid(x) written by hand (no SiLU), values, gradient, "
+             "Swish wherever SimpleNN had a ReLU",
+    "l1": "`l1_penalty(model, strength)` (Lab 2 bonus): value, differentiable, gradient strength * sign(p)",
+    "resnet20": "`ResNet20` (Lab 3): 20 weighted layers, widths and map sizes, BN after every conv, working "
+                "shortcuts, global average pooling, parameter count",
+    "predictions": "`predictions.csv`: test-set accuracy against labels only the staff hold",
+}
+IMPORTED_NAMES = ("SimpleNN", "SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty", "ResNet20")
+MANUAL_PARTS = {
+    "true_false": "the ten true/false statements of `{true_false}` (verdict and explanation)",
+    "lab1_written": "the written questions of `{simplenn}`",
+    "lab2_written": "the written questions of `{simplenn_dev}`",
+    "lab3_written": "the written questions of `{resnet}`",
+}
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def render() -> str:
+    nb = course_config.NOTEBOOKS
+    submitted = [nb[key] for key in ("true_false", "simplenn", "simplenn_dev", "resnet")]
+    auto = course_config.AUTOGRADED_PARTS
+    manual = course_config.MANUAL_POINTS
+    lines = [
+        f"# {course_config.ASSIGNMENT_ID.upper()}: construct, train and optimize CNN models (CIFAR-10, PyTorch)",
+        "",
+        "<!-- Generated from the course's course_config.py by `python -m publishing.student_readme write`. -->",
+        "",
+        "## What to submit",
+        "",
+        *[f"- `{name}`" for name in submitted],
+        f"- `{course_config.PREDICTIONS_FILENAME}`, written by `{nb['save_predictions']}` from your best model",
+        "",
+        "Keep these exact file names: nbgrader and the autograder look the files up by name. "
+        f"`{nb['save_predictions']}` itself is not graded.",
+        "",
+        "## Points",
+        "",
+        "| graded by | part | points |",
+        "| --- | --- | --- |",
+        *[f"| autograder | {PART_CHECKS.get(part, part)} | {_points(spec['points'])} |" for part, spec in auto.items()],
+        *[f"| course staff | {MANUAL_PARTS.get(part, part).format(**nb)} | {_points(points)} |"
+          for part, points in manual.items()],
+        "",
+        f"The autograder reads your notebooks' classes and functions ({', '.join(f'`{n}`' for n in IMPORTED_NAMES)}); "
+        "it never reruns your training, so keep them self-contained and never rename them. "
+        "It checks what they do (shapes, values, gradients, structure), not how you named your layers.",
+        "Written answers are graded by hand.",
+        "",
+        "## Rules",
+        "",
+        "- Train only on the course's training and validation images; never on the test images.",
+        "- No pretrained weights: every model starts from a random initialization.",
+        "- Write ResNet-20 yourself, from the paper; do not copy code from the internet or from other students.",
+        "- The test labels are the course's own: a model trained on the public CIFAR-10 scores near chance here.",
+        "",
+        "## The data",
+        "",
+        "`tools.dataset.CIFAR10(root, mode='train' | 'val' | 'test', download=True, transform=...)` downloads the "
+        f"course's zips from {course_config.COURSE_DATA_BASE_URL} the first time, checks their SHA-256 and keeps "
+        "the images in memory: 45,000 training, 5,000 validation and 10,000 test images (the test images "
+        "have no labels).",
+        "",
+        "## Quick runs and `nbgrader validate`",
+        "",
+        "Every notebook's first code cell holds its settings; override them for a quick smoke run, e.g.",
+        "",
+        "```bash",
+        f"papermill {nb['simplenn']} /tmp/out.ipynb -p EPOCHS 1 -p TRAIN_SUBSET 256",
+        "```",
+        "",
+        "Leave the defaults for your final runs. `nbgrader validate *.ipynb` is safe on finished work: under "
+        "nbgrader every run shrinks to one epoch on 256 images and writes to a throw-away folder, so your "
+        f"`saved_model/` and `{course_config.PREDICTIONS_FILENAME}` are never touched, and a cell that runs "
+        "too long fails the validation (see `nbgrader_config.py`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def is_current(path: Path = README_PATH) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8") == render()
+
+
+def write(path: Path = README_PATH) -> bool:
+    """Write the file; returns True when its content changed."""
+    if is_current(path):
+        return False
+    path.write_text(render(), encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("write", "check"))
+    args = parser.parse_args(argv)
+    if args.action == "write":
+        print(f"{'wrote' if write() else 'unchanged:'} {README_PATH.relative_to(course_config.REPO_ROOT)}")
+        return cli.EXIT_DONE
+    if is_current():
+        return cli.EXIT_DONE
+    return cli.error(f"{README_PATH.relative_to(course_config.REPO_ROOT)} does not match course_config.py; "
+                     "run `python -m publishing.student_readme write` (or make release) and commit it")
+
+
+if __name__ == "__main__":
+    cli.run(main)
