@@ -25,7 +25,7 @@ NB = course_config.NOTEBOOKS
 QUICK = {"NUM_WORKERS": 0, "TRAIN_SUBSET": 256}
 # The smallest settings that still exercise every cell (each sweep keeps all its values).
 TINY = {
-    NB["simplenn"]: dict(QUICK, EPOCHS=1),
+    NB["simplenn"]: dict(QUICK, EPOCHS=1, DECAY=0.5),   # DECAY < 1: the bonus (h) run happens too
     NB["simplenn_dev"]: dict(QUICK, EPOCHS=1, BN_EPOCHS=1, SWEEP_EPOCHS=1),
     NB["resnet"]: dict(QUICK, EPOCHS=4, TRAIN_SUBSET=1000),
     NB["save_predictions"]: {"NUM_WORKERS": 0},
@@ -64,6 +64,10 @@ def test_source_lab_runs_top_to_bottom_and_checkpoints(notebook, assignment):
         checkpoint = torch.load(work / "saved_model" / CHECKPOINTS[notebook], map_location="cpu")
         assert {"state_dict", "epoch", "lr", "val_acc"} <= set(checkpoint)
     assert list((work / "saved_model").glob("*.pth")), "every lab saves a checkpoint"
+    if notebook == NB["simplenn"]:
+        decayed = torch.load(work / "saved_model" / "simplenn_decay.pth", map_location="cpu")
+        assert decayed["state_dict"].keys() == checkpoint["state_dict"].keys(), \
+            "the bonus (h) run keeps its own checkpoint beside the first run's"
 
 
 def test_resnet_lab_then_test_predictions_score_above_chance(assignment, course_data, learning_seed):
