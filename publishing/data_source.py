@@ -8,10 +8,10 @@ only facts ``tools/dataset.py`` needs: the term and, per course zip, its file na
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import course_config
 from autograder import cli
+from publishing.generated import GeneratedFile
 
 DATA_SOURCE_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "tools" / "data_source.py"
 
@@ -31,29 +31,11 @@ def render() -> str:
     )
 
 
-def is_current(path: Path = DATA_SOURCE_PATH) -> bool:
-    return path.is_file() and path.read_text(encoding="utf-8") == render()
-
-
-def write(path: Path = DATA_SOURCE_PATH) -> bool:
-    """Write the file; returns True when its content changed."""
-    if is_current(path):
-        return False
-    path.write_text(render(), encoding="utf-8")
-    return True
+DATA_SOURCE = GeneratedFile(DATA_SOURCE_PATH, render, "publishing.data_source")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("write", "check"))
-    args = parser.parse_args(argv)
-    if args.action == "write":
-        print(f"{'wrote' if write() else 'unchanged:'} {DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)}")
-        return cli.EXIT_DONE
-    if is_current():
-        return cli.EXIT_DONE
-    return cli.error(f"{DATA_SOURCE_PATH.relative_to(course_config.REPO_ROOT)} does not match course_config.py; "
-                     "run `python -m publishing.data_source write` and commit it")
+    return DATA_SOURCE.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

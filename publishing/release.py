@@ -48,8 +48,8 @@ def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = 
 
 def main(argv: list[str] | None = None) -> int:
     cli.Parser(description=__doc__.splitlines()[0]).parse_args(argv)
-    for generated, path in ((data_source, data_source.DATA_SOURCE_PATH), (student_readme, student_readme.README_PATH)):
-        print(f"{'wrote' if generated.write() else 'unchanged:'} {path.relative_to(course_config.REPO_ROOT)}")
+    for generated in (data_source.DATA_SOURCE, student_readme.STUDENT_README):
+        print(f"{'wrote' if generated.write() else 'unchanged:'} {generated.shown}")
     try:
         release_dir = generate()
     except ReleaseError as problem:

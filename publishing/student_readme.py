@@ -9,10 +9,10 @@ what the graders do. ``make release`` writes it; a test fails while the committe
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import course_config
 from autograder import cli
+from publishing.generated import GeneratedFile
 
 README_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "README.md"
 
@@ -102,29 +102,11 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
-def is_current(path: Path = README_PATH) -> bool:
-    return path.is_file() and path.read_text(encoding="utf-8") == render()
-
-
-def write(path: Path = README_PATH) -> bool:
-    """Write the file; returns True when its content changed."""
-    if is_current(path):
-        return False
-    path.write_text(render(), encoding="utf-8")
-    return True
+STUDENT_README = GeneratedFile(README_PATH, render, "publishing.student_readme")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = cli.Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("write", "check"))
-    args = parser.parse_args(argv)
-    if args.action == "write":
-        print(f"{'wrote' if write() else 'unchanged:'} {README_PATH.relative_to(course_config.REPO_ROOT)}")
-        return cli.EXIT_DONE
-    if is_current():
-        return cli.EXIT_DONE
-    return cli.error(f"{README_PATH.relative_to(course_config.REPO_ROOT)} does not match course_config.py; "
-                     "run `python -m publishing.student_readme write` (or make release) and commit it")
+    return STUDENT_README.main(argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

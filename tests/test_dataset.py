@@ -128,7 +128,7 @@ def test_unpublished_checksum_is_explained(course_data, tmp_path, monkeypatch):
 
 
 def test_generated_data_source_matches_course_config():
-    assert data_source_file.is_current(), "run `python -m publishing.data_source write` and commit it"
+    assert data_source_file.DATA_SOURCE.is_current(), "run `python -m publishing.data_source write` and commit it"
     assert tools_dataset.data_source.FILES == course_config.course_data_files()
 
 

@@ -164,7 +164,7 @@ def test_the_answer_key_covers_every_true_false_answer_cell():
 def test_the_students_readme_is_generated_from_course_config_and_released():
     from publishing import student_readme
 
-    assert student_readme.is_current(), "run `make release` (it writes source/hw2/README.md) and commit it"
+    assert student_readme.STUDENT_README.is_current(), "run `make release` (it writes source/hw2/README.md) and commit it"
     text = (RELEASE / "README.md").read_text(encoding="utf-8")
     for name in [*course_config.NOTEBOOKS.values(), course_config.PREDICTIONS_FILENAME]:
         assert f"`{name}`" in text
