@@ -71,11 +71,11 @@ def error(message: str, code: int = EXIT_STAFF_ERROR) -> int:
     return code
 
 
-def run(main: Callable[[], int], *staff_errors: type[BaseException]) -> NoReturn:
-    """``sys.exit(main())``, where a ``StaffError`` (or one of ``staff_errors``) escaping ``main`` becomes the
-    one error line and exit 1 instead of a traceback."""
+def run(main: Callable[[], int]) -> NoReturn:
+    """``sys.exit(main())``, where a ``StaffError`` escaping ``main`` becomes the one error line and exit 1
+    instead of a traceback."""
     try:
         code = main()
-    except (StaffError, *staff_errors) as problem:
+    except StaffError as problem:
         code = error(str(problem))
     sys.exit(code)
