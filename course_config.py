@@ -1,7 +1,8 @@
 """The one file a course edits each term: HW2 "Construct, Train, and Optimize CNN Models".
 
 Everything a term changes lives here: the term name, the notebooks, the registry of autograded parts (points,
-the notebook each grades), the accuracy -> points curve for ``predictions.csv``, where the data comes from
+the notebook each grades), the handout's graded items (their points and which parts and answer cells make
+them up; 100 points plus 10 bonus), the accuracy -> points curve for ``predictions.csv``, where the data comes from
 (URLs and SHA-256), the grading budgets and where the private files (held-out labels, the
 label-permutation secret) are kept.
 
@@ -44,27 +45,68 @@ PREDICTIONS_FILENAME = "predictions.csv"
 # --------------------------------------------------------------------------------------------------
 # The autograded parts: the one registry every grader, gradebook and test derives from. The keys are the
 # part ids of DESIGN.md (every test name starts with "<part id>: "), in the order reports list them.
-#   points:   what the part is worth
+#   points:   what the part is worth (extra credit when HANDOUT_ITEMS counts it towards a bonus item)
 #   notebook: the key of NOTEBOOKS whose code it grades, or None for predictions.csv (scored by
 #             grade_predictions.py in the trusted grader, never by student code)
 # A part with a notebook is judged by its hidden suite autograder/suites/test_<part id>.py; adding a part is
 # one entry here plus that file (README, "Adding an autograded part").
 AUTOGRADED_PARTS = {
-    "simplenn":    {"points": 6,  "notebook": "simplenn"},       # Lab 1: SimpleNN
-    "simplenn_bn": {"points": 4,  "notebook": "simplenn_dev"},   # Lab 2: SimpleNNBN
-    "swish":       {"points": 4,  "notebook": "simplenn_dev"},   # Lab 2: Swish and SimpleNNSwish
-    "l1":          {"points": 2,  "notebook": "simplenn_dev"},   # Lab 2 bonus: l1_penalty
-    "resnet20":    {"points": 8,  "notebook": "resnet"},         # Lab 3: ResNet20
-    "predictions": {"points": 12, "notebook": None},             # Lab 3: test accuracy of predictions.csv
+    "simplenn":    {"points": 1,  "notebook": "simplenn"},       # Lab 1 (a): SimpleNN
+    "simplenn_bn": {"points": 3,  "notebook": "simplenn_dev"},   # Lab 2 (b) 1: SimpleNNBN
+    "swish":       {"points": 3,  "notebook": "simplenn_dev"},   # Lab 2 (b) 3: Swish and SimpleNNSwish
+    "l1":          {"points": 2,  "notebook": "simplenn_dev"},   # Lab 2 (c) bonus: l1_penalty
+    "resnet20":    {"points": 8,  "notebook": "resnet"},         # Lab 3 (a): ResNet20
+    "predictions": {"points": 12, "notebook": None},             # Lab 3 (b): test accuracy of predictions.csv
 }
 
-# Manually graded parts, as the handout gives them: the ten true/false questions with explanations and
-# the written lab questions (Lab 1 a-h, Lab 2 a-c, Lab 3 a-b). TAs grade these in nbgrader's formgrader.
-MANUAL_POINTS = {
-    "true_false": 30,          # 10 questions x 3 points (verdict + explanation), as the handout's section 1
-    "lab1_written": 16,        # questions a-h, 2 points each
-    "lab2_written": 9,         # questions a-c, 3 points each
-    "lab3_written": 6,         # questions a-b, 3 points each
+# The handout's graded items, in its order: what each is worth and what makes it up. Every point of the
+# homework is in exactly one item, so notebook cells, results.json, gradebooks and the answer key all derive
+# from this table (a test checks the release against the handout's own list, tests/handout_items.json).
+#   title:    what the item asks, in a few of our words
+#   notebook: the NOTEBOOKS key where students answer it
+#   points:   the handout's points; they must equal the sum of the parts' and cells' points below
+#   parts:    autograded parts (AUTOGRADED_PARTS keys) that count towards it, each with all its points
+#   cells:    manually graded answer cells (nbgrader grade_id -> points), graded by TAs in formgrader
+#   bonus:    True for extra credit: its points never raise a maximum (nbgrader cells carry 0 points and the
+#             TA enters the bonus as "extra credit"; in results.json its autograded part has max_score 0)
+TRUE_FALSE_STATEMENTS = 10
+HANDOUT_ITEMS = {
+    **{f"1.{i}": {"title": f"true/false statement 1.{i}, with an explanation", "notebook": "true_false",
+                  "points": 3, "cells": {f"tf_{i}": 3}} for i in range(1, TRUE_FALSE_STATEMENTS + 1)},
+    "Lab 1 (a)": {"title": "SimpleNN, and how to check it is right", "notebook": "simplenn", "points": 2,
+                  "parts": ("simplenn",), "cells": {"lab1_a": 1}},
+    "Lab 1 (b)": {"title": "preprocessing transforms and why", "notebook": "simplenn", "points": 2,
+                  "cells": {"lab1_b": 2}},
+    "Lab 1 (c)": {"title": "data sets and data loaders", "notebook": "simplenn", "points": 2,
+                  "cells": {"lab1_c": 2}},
+    "Lab 1 (d)": {"title": "the model on the GPU, and how to verify it", "notebook": "simplenn", "points": 2,
+                  "cells": {"lab1_d": 2}},
+    "Lab 1 (e)": {"title": "loss function and optimizer", "notebook": "simplenn", "points": 2,
+                  "cells": {"lab1_e": 2}},
+    "Lab 1 (f)": {"title": "the training and validation loop", "notebook": "simplenn", "points": 2,
+                  "cells": {"lab1_f": 2}},
+    "Lab 1 (g)": {"title": "initial loss and what the curves show", "notebook": "simplenn", "points": 3,
+                  "cells": {"lab1_g": 3}},
+    "Lab 1 (h)": {"title": "learning-rate decay against none", "notebook": "simplenn", "points": 4,
+                  "bonus": True, "cells": {"lab1_h": 4}},
+    "Lab 2 (a)": {"title": "data augmentation against none", "notebook": "simplenn_dev", "points": 6,
+                  "cells": {"lab2_a": 6}},
+    "Lab 2 (b) 1": {"title": "BatchNorm after each conv, with and without at the standard learning rate",
+                    "notebook": "simplenn_dev", "points": 5, "parts": ("simplenn_bn",), "cells": {"lab2_b1": 2}},
+    "Lab 2 (b) 2": {"title": "evidence that BatchNorm allows a larger learning rate", "notebook": "simplenn_dev",
+                    "points": 5, "cells": {"lab2_b2": 5}},
+    "Lab 2 (b) 3": {"title": "Swish written by hand, against ReLU (BatchNorm, learning rate 0.1)",
+                    "notebook": "simplenn_dev", "points": 5, "parts": ("swish",), "cells": {"lab2_b3": 2}},
+    "Lab 2 (c) 1": {"title": "learning-rate sweep", "notebook": "simplenn_dev", "points": 7,
+                    "cells": {"lab2_c1": 7}},
+    "Lab 2 (c) 2": {"title": "L2 (weight decay) sweep", "notebook": "simplenn_dev", "points": 7,
+                    "cells": {"lab2_c2": 7}},
+    "Lab 2 (c) bonus": {"title": "L1 penalty, and L1 against L2 weight histograms", "notebook": "simplenn_dev",
+                        "points": 6, "bonus": True, "parts": ("l1",), "cells": {"lab2_c_bonus": 4}},
+    "Lab 3 (a)": {"title": "ResNet-20 built from the paper", "notebook": "resnet", "points": 8,
+                  "parts": ("resnet20",)},
+    "Lab 3 (b)": {"title": "ResNet-20 tuned above 90 %: test accuracy of predictions.csv", "notebook": "resnet",
+                  "points": 12, "parts": ("predictions",)},
 }
 
 # predictions.csv: test accuracy -> points, piecewise linear between the (accuracy, points) knots,
@@ -213,13 +255,6 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_points(name: str, points: dict) -> None:
-    _require(isinstance(points, dict), name, "must be a dict of part id -> points")
-    for part, value in points.items():
-        _require(_is_number(value) and value >= 0, f"{name}['{part}']",
-                 f"must be a non-negative number, got {value!r}")
-
-
 def _check_parts() -> None:
     key = "AUTOGRADED_PARTS"
     _require(isinstance(AUTOGRADED_PARTS, dict) and AUTOGRADED_PARTS, key, "must be a dict of part id -> spec")
@@ -239,6 +274,42 @@ def _check_parts() -> None:
         else:
             _require(notebook in NOTEBOOKS, f"{where}['notebook']",
                      f"must be one of the NOTEBOOKS keys {sorted(NOTEBOOKS)}, got {notebook!r}")
+
+
+_ITEM_KEYS = {"title", "notebook", "points", "parts", "cells", "bonus"}
+
+
+def _check_items() -> None:
+    key = "HANDOUT_ITEMS"
+    _require(isinstance(HANDOUT_ITEMS, dict) and HANDOUT_ITEMS, key, "must be a dict of handout item -> spec")
+    owner: dict[str, str] = {}        # part id or cell grade_id -> the item that counts it
+    for item, spec in HANDOUT_ITEMS.items():
+        where = f"{key}[{item!r}]"
+        _require(isinstance(spec, dict) and {"title", "notebook", "points"} <= set(spec) <= _ITEM_KEYS, where,
+                 f"must have 'title', 'notebook' and 'points', and may have 'parts', 'cells', 'bonus'; got {spec!r}")
+        _require(spec["notebook"] in NOTEBOOKS, f"{where}['notebook']",
+                 f"must be one of the NOTEBOOKS keys {sorted(NOTEBOOKS)}, got {spec['notebook']!r}")
+        _require(isinstance(spec.get("bonus", False), bool), f"{where}['bonus']", "must be True or False")
+        parts, cells = spec.get("parts", ()), spec.get("cells", {})
+        _require(isinstance(parts, tuple) and isinstance(cells, dict) and (parts or cells), where,
+                 "needs 'parts' (a tuple of AUTOGRADED_PARTS keys) or 'cells' (a dict of grade_id -> points)")
+        for part in parts:
+            _require(part in AUTOGRADED_PARTS, f"{where}['parts']", f"{part!r} is not in AUTOGRADED_PARTS")
+            _require(AUTOGRADED_PARTS[part]["notebook"] in (spec["notebook"], None), f"{where}['parts']",
+                     f"{part!r} grades the notebook {AUTOGRADED_PARTS[part]['notebook']!r}, not {spec['notebook']!r}")
+        for cell, points in cells.items():
+            _require(isinstance(cell, str) and _PART_ID.fullmatch(cell) is not None, f"{where}['cells']",
+                     f"a grade_id is lowercase letters, digits and '_', got {cell!r}")
+            _require(_is_number(points) and points >= 0, f"{where}['cells'][{cell!r}]",
+                     f"must be a non-negative number, got {points!r}")
+        for name in (*parts, *cells):
+            _require(name not in owner, where, f"{name!r} already counts towards {owner.get(name)!r}")
+            owner[name] = item
+        total = sum(AUTOGRADED_PARTS[part]["points"] for part in parts) + sum(cells.values())
+        _require(_is_number(spec["points"]) and spec["points"] == total, f"{where}['points']",
+                 f"is {spec['points']!r} but its parts and cells add up to {total:g}")
+    missing = [part for part in AUTOGRADED_PARTS if part not in owner]
+    _require(not missing, key, f"no item counts the autograded parts {missing}; add each to one item's 'parts'")
 
 
 def _check_curve() -> None:
@@ -306,7 +377,7 @@ def check() -> None:
     _require(set(NOTEBOOKS) == {"true_false", "simplenn", "simplenn_dev", "resnet", "save_predictions"}, "NOTEBOOKS",
              "must name the five notebooks: true_false, simplenn, simplenn_dev, resnet, save_predictions")
     _check_parts()
-    _check_points("MANUAL_POINTS", MANUAL_POINTS)
+    _check_items()
     _check_curve()
     _check_data()
     _check_budgets()
@@ -315,8 +386,20 @@ def check() -> None:
 
 check()
 
-# Derived from AUTOGRADED_PARTS (read these; edit the registry above):
+# Derived from AUTOGRADED_PARTS and HANDOUT_ITEMS (read these; edit the tables above):
 AUTOGRADED_POINTS = {part: spec["points"] for part, spec in AUTOGRADED_PARTS.items()}   # part -> points
 SUITE_PARTS = tuple(part for part, spec in AUTOGRADED_PARTS.items() if spec["notebook"])  # parts with a hidden suite
 GRADED_NOTEBOOKS = tuple(key for key in NOTEBOOKS if any(spec["notebook"] == key for spec in AUTOGRADED_PARTS.values()))
-AUTOGRADED_MAX = float(sum(AUTOGRADED_POINTS.values()))
+BONUS_PARTS = tuple(part for spec in HANDOUT_ITEMS.values() if spec.get("bonus") for part in spec.get("parts", ()))
+AUTOGRADED_MAX = float(sum(p for part, p in AUTOGRADED_POINTS.items() if part not in BONUS_PARTS))   # bonus excluded
+AUTOGRADED_BONUS = float(sum(AUTOGRADED_POINTS[part] for part in BONUS_PARTS))
+# grade_id -> {"item", "notebook", "points", "bonus"} for every manually graded answer cell, in handout order
+MANUAL_CELLS = {cell: {"item": item, "notebook": spec["notebook"], "points": points, "bonus": spec.get("bonus", False)}
+                for item, spec in HANDOUT_ITEMS.items() for cell, points in spec.get("cells", {}).items()}
+COURSE_MAX = float(sum(spec["points"] for spec in HANDOUT_ITEMS.values() if not spec.get("bonus")))
+COURSE_BONUS = float(sum(spec["points"] for spec in HANDOUT_ITEMS.values() if spec.get("bonus")))
+
+
+def nbgrader_points(points: float, bonus: bool) -> float:
+    """The points an nbgrader grade cell carries: a bonus cell carries none (its points are extra credit)."""
+    return 0.0 if bonus else float(points)

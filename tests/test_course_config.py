@@ -26,6 +26,7 @@ def test_the_registry_holds_the_design_cards_parts_and_everything_else_derives_f
 
 
 _PARTS = course_config.AUTOGRADED_PARTS
+_ITEMS = course_config.HANDOUT_ITEMS
 
 
 @pytest.mark.parametrize("key, value, named", [
@@ -36,7 +37,12 @@ _PARTS = course_config.AUTOGRADED_PARTS
      "AUTOGRADED_PARTS['resnet56']['notebook']"),
     ("AUTOGRADED_PARTS", {**_PARTS, "ResNet 56": {"points": 3, "notebook": "resnet"}}, "AUTOGRADED_PARTS['ResNet 56']"),
     ("AUTOGRADED_PARTS", {**_PARTS, "l1": {"points": 2}}, "AUTOGRADED_PARTS['l1']"),
-    ("MANUAL_POINTS", {"true_false": "twenty"}, "MANUAL_POINTS['true_false']"),
+    ("HANDOUT_ITEMS", {**_ITEMS, "Lab 1 (b)": {**_ITEMS["Lab 1 (b)"], "points": 3}}, "HANDOUT_ITEMS['Lab 1 (b)']['points']"),
+    ("HANDOUT_ITEMS", {**_ITEMS, "Lab 1 (b)": {**_ITEMS["Lab 1 (b)"], "cells": {"lab1_a": 2}}}, "HANDOUT_ITEMS['Lab 1 (b)']"),
+    ("HANDOUT_ITEMS", {k: v for k, v in _ITEMS.items() if k != "Lab 3 (a)"}, "HANDOUT_ITEMS"),
+    ("HANDOUT_ITEMS", {**_ITEMS, "Lab 3 (c)": {"title": "x", "notebook": "resnet", "points": 1, "parts": ("swish",)}},
+     "HANDOUT_ITEMS['Lab 3 (c)']['parts']"),
+    ("HANDOUT_ITEMS", {**_ITEMS, "1.1": {**_ITEMS["1.1"], "cells": {"tf_1": -3}}}, "HANDOUT_ITEMS['1.1']['cells']['tf_1']"),
     ("PREDICTIONS_CURVE", ((0.1, 0.0), (0.05, 12.0)), "PREDICTIONS_CURVE[1]"),
     ("PREDICTIONS_CURVE", ((0.1, 0.0), (0.9, 10.0)), "PREDICTIONS_CURVE[-1]"),
     ("PREDICTIONS_CURVE", ((0.1, 0.0), (1.5, 12.0)), "PREDICTIONS_CURVE[1]"),

@@ -114,8 +114,12 @@ def _add_dummy_part(kit: Path) -> None:
     text = config.read_text(encoding="utf-8")
     anchor = '    "predictions": {"points": 12, "notebook": None},'
     assert anchor in text, "course_config.AUTOGRADED_PARTS changed its layout; update this test"
-    config.write_text(text.replace(anchor, f'    "{DUMMY_PART}": {{"points": {DUMMY_POINTS}, "notebook": "simplenn"}},\n'
-                                          + anchor), encoding="utf-8")
+    item_anchor = '    "Lab 3 (a)": {'
+    assert item_anchor in text, "course_config.HANDOUT_ITEMS changed its layout; update this test"
+    text = text.replace(anchor, f'    "{DUMMY_PART}": {{"points": {DUMMY_POINTS}, "notebook": "simplenn"}},\n' + anchor)
+    text = text.replace(item_anchor, f'    "Lab 1 (i)": {{"title": "SimpleNN input/output", "notebook": "simplenn", '
+                                     f'"points": {DUMMY_POINTS}, "parts": ("{DUMMY_PART}",)}},\n' + item_anchor)
+    config.write_text(text, encoding="utf-8")
     (kit / "autograder" / "suites" / f"test_{DUMMY_PART}.py").write_text(textwrap.dedent(DUMMY_SUITE),
                                                                          encoding="utf-8")
 
