@@ -411,8 +411,9 @@ def write_gradebook(rows: list[dict], out: Path, columns=GRADEBOOK_COLUMNS) -> N
         writer.writerows(rows)
 
 
-def plot_histogram(points: list[float], max_points: float, title: str, png: Path) -> None:
-    """Points histogram; a bare Agg Figure (no pyplot), so no global backend changes in the caller."""
+def plot_histogram(points: list[float], max_points: float, title: str, png: Path, bonus: float = 0.0) -> None:
+    """Points histogram; a bare Agg Figure (no pyplot), so no global backend changes in the caller. ``bonus``
+    widens the axis past the maximum (extra credit), which a dashed line marks."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -420,8 +421,10 @@ def plot_histogram(points: list[float], max_points: float, title: str, png: Path
     fig = Figure(figsize=(7, 4), layout="tight")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.hist(points, bins=np.linspace(0, max_points, 25), edgecolor="black")
-    ax.set_xlabel(f"points (of {max_points:g})")
+    ax.hist(points, bins=np.linspace(0, max_points + bonus, 25), edgecolor="black")
+    ax.set_xlabel(f"points (of {max_points:g}" + (f", + {bonus:g} bonus)" if bonus else ")"))
+    if bonus:
+        ax.axvline(max_points, color="gray", linestyle="--", linewidth=1)
     ax.set_ylabel("students")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)

@@ -22,7 +22,8 @@ from autograder import results
 from autograder.grade import grade_submission
 from autograder.runner import SandboxPolicy
 
-MAX_TOTAL = course_config.AUTOGRADED_MAX
+MAX_TOTAL = course_config.AUTOGRADED_MAX       # bonus parts are extra credit on top (AUTOGRADED_BONUS)
+BONUS = course_config.AUTOGRADED_BONUS
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +79,7 @@ class ClassResults:
     def totals_line(self) -> str:
         totals = [row["total"] for row in self.rows] or [0.0]
         return (f"total: mean {statistics.mean(totals):.2f}, median {statistics.median(totals):.2f} "
-                f"of {MAX_TOTAL:g}")
+                f"of {MAX_TOTAL:g}" + (f" (+ {BONUS:g} bonus)" if BONUS else ""))
 
     def summary_markdown(self) -> str:
         lines = [f"# {course_config.ASSIGNMENT_ID}: {len(self.rows)} students", "", self.totals_line(), "",
@@ -112,5 +113,5 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
     (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")
     grade_predictions.plot_histogram([row["total"] for row in graded.rows], MAX_TOTAL,
                                      f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
-                                     out_root / "totals_histogram.png")
+                                     out_root / "totals_histogram.png", bonus=BONUS)
     return graded

@@ -2,7 +2,8 @@
 feedback.md and the gradebook row are all views of it (nothing re-reads its own output).
 
 A hidden-suite part appears as one scored row, ``<part>: part total`` (its points from
-course_config.AUTOGRADED_PARTS less what each failed check costs, see autograder/rubric.py, never below 0),
+course_config.AUTOGRADED_PARTS less what each failed check costs, see autograder/rubric.py, never below 0;
+a bonus part's row has max_score 0, so its points are extra credit that never raise the maximum),
 whose output lists each distinct cause once, followed by one unscored row per check (passed or failed, with
 its message and its cost). A part with no outcome (its suite could not run) is one failed row worth the whole
 part, with the reason. Every message a student sees is one line of at most ``MESSAGE_CHARS`` characters.
@@ -15,10 +16,11 @@ import grade_predictions
 
 import course_config
 from autograder import rubric
-from course_config import AUTOGRADED_POINTS, SUITE_PARTS
+from course_config import AUTOGRADED_POINTS, BONUS_PARTS, SUITE_PARTS
 
 MESSAGE_CHARS = 300
 PARTS = tuple(course_config.AUTOGRADED_PARTS)
+TOTAL_SUFFIX = ": part total"
 GRADEBOOK_COLUMNS = ("student", *PARTS, "total", "status", "review")
 TAMPERED_OUTPUT = "not scored: flagged for review by the course staff"
 
@@ -39,6 +41,11 @@ class TestRow:
     max_score: float
     passed: bool
     output: str
+
+    @property
+    def scored(self) -> bool:
+        """A row that carries a part's points (a part total, predictions.csv), not one of a part's checks."""
+        return self.max_score > 0 or self.name.endswith(TOTAL_SUFFIX)
 
     def to_gradescope(self) -> dict:
         return {"name": self.name, "score": round(self.score, 4), "max_score": round(self.max_score, 4),
@@ -80,6 +87,15 @@ def _causes(failed: list[tuple[rubric.Check, str]], points: float) -> list[str]:
     return lines
 
 
+def _maximum(part: str) -> float:
+    """What a part adds to the maximum: its points, or 0 for a bonus part (extra credit)."""
+    return 0.0 if part in BONUS_PARTS else AUTOGRADED_POINTS[part]
+
+
+def _label(part: str) -> str:
+    return f"{part} (bonus)" if part in BONUS_PARTS else part
+
+
 def _part_tests(part: str, outcomes: list[dict]) -> list[TestRow]:
     points = AUTOGRADED_POINTS[part]
     verdicts = _verdicts(outcomes)
@@ -90,7 +106,9 @@ def _part_tests(part: str, outcomes: list[dict]) -> list[TestRow]:
         summary = "\n".join([f"lost {_points(points - score)} of {points:g} points:", *_causes(failed, points)])
     else:
         summary = f"all {len(checks)} checks passed"
-    tests = [TestRow(f"{part}: part total", part, score, points, not failed, summary)]
+    if part in BONUS_PARTS:
+        summary += f"\nbonus: up to {points:g} points of extra credit, not part of the maximum"
+    tests = [TestRow(f"{part}{TOTAL_SUFFIX}", part, score, _maximum(part), not failed, summary)]
     for check in checks:
         message = verdicts.get(check.name)
         output = f"-{_points(check.cost)} of {points:g} points: {message}" if message else ""
@@ -105,7 +123,7 @@ def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[TestR
         mine = [o for o in outcomes if o["part"] == part]
         if not mine:
             reason = one_line(part_errors.get(part, "its hidden tests did not run"))
-            tests.append(TestRow(f"{part}: part total", part, 0.0, AUTOGRADED_POINTS[part], False, reason))
+            tests.append(TestRow(f"{part}{TOTAL_SUFFIX}", part, 0.0, _maximum(part), False, reason))
             continue
         tests += _part_tests(part, mine)
     return tests
@@ -165,7 +183,8 @@ class Results:
         return {part: round(value, 2) for part, value in points.items()}
 
     def summary_line(self) -> str:
-        return (f"{self.score:g} of {self.max_score:g} autograded points of {course_config.ASSIGNMENT_ID}, "
+        bonus = f" (bonus included: up to {course_config.AUTOGRADED_BONUS:g} extra)" if BONUS_PARTS else ""
+        return (f"{self.score:g} of {self.max_score:g} autograded points of {course_config.ASSIGNMENT_ID}{bonus}, "
                 f"graded on {self.device}.")
 
     def to_gradescope(self) -> dict:
@@ -205,15 +224,16 @@ class Results:
         earned = self.part_points()
         lines = [f"# {course_config.ASSIGNMENT_ID} autograder feedback", "",
                  f"**{self.score:g} / {self.max_score:g} autograded points** "
-                 f"(graded on {self.device}; written answers are graded by hand).", "",
+                 f"(graded on {self.device}; written answers are graded by hand; bonus points are extra credit "
+                 "beyond the maximum).", "",
                  "| part | points |", "| --- | --- |"]
-        lines += [f"| {part} | {earned[part]:g} / {AUTOGRADED_POINTS[part]:g} |" for part in earned]
-        failed = [t for t in self.tests if not t.passed and t.max_score > 0]
+        lines += [f"| {_label(part)} | {earned[part]:g} / {AUTOGRADED_POINTS[part]:g} |" for part in earned]
+        failed = [t for t in self.tests if not t.passed and t.scored]
         if failed:
             lines += ["", "## What to fix"]
             for test in failed:
                 causes = test.output.splitlines() or [""]
-                lines += ["", f"**{test.part}** ({earned[test.part]:g} / {AUTOGRADED_POINTS[test.part]:g}): "
+                lines += ["", f"**{_label(test.part)}** ({earned[test.part]:g} / {AUTOGRADED_POINTS[test.part]:g}): "
                               f"{causes[0]}"]
                 lines += [f"- {cause}" for cause in causes[1:]]
         if self.problems:

@@ -101,7 +101,8 @@ def markdown_table(parts) -> str:
     for part in parts:
         for check in checks(part):
             title = check.name.split(": ", 1)[1].replace("|", "\\|")
-            lines.append(f"| {part} ({course_config.AUTOGRADED_POINTS[part]:g}) | {title} | {check.cost:.3g} |")
+            bonus = ", bonus" if part in course_config.BONUS_PARTS else ""
+            lines.append(f"| {part} ({course_config.AUTOGRADED_POINTS[part]:g}{bonus}) | {title} | {check.cost:.3g} |")
     return "\n".join(lines) + "\n"
 
 

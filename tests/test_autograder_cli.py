@@ -59,7 +59,8 @@ def test_results_json_follows_the_gradescope_schema(graded_release):
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
         assert test["visibility"] == course_config.GRADESCOPE_TEST_VISIBILITY
     maxima = {part: round(sum(t["max_score"] for t in results["tests"] if t["tags"] == [part]), 2) for part in PARTS}
-    assert maxima == {part: float(points) for part, points in course_config.AUTOGRADED_POINTS.items()}
+    assert maxima == {part: 0.0 if part in course_config.BONUS_PARTS else float(points)
+                      for part, points in course_config.AUTOGRADED_POINTS.items()}
     assert results["extra_data"]["device"] == "cpu"
 
 

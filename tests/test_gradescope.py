@@ -116,7 +116,11 @@ def test_run_autograder_gives_the_reference_solution_full_points(autograder_root
     for test in results["tests"]:
         assert test["name"].split(": ", 1)[0] in parts, test["name"]
         assert test["visibility"] == course_config.GRADESCOPE_TEST_VISIBILITY
-        assert test["status"] == "passed" and test["score"] == test["max_score"], test["name"]
+        expected = (course_config.AUTOGRADED_POINTS[test["tags"][0]]
+                    if test["tags"][0] in course_config.BONUS_PARTS and test["name"].endswith(": part total")
+                    else test["max_score"])
+        assert test["status"] == "passed" and test["score"] == expected, test["name"]
+    assert sum(t["max_score"] for t in results["tests"]) == course_config.AUTOGRADED_MAX, "bonus never raises it"
     predictions = [t for t in results["tests"] if t["tags"] == ["predictions"]]
     assert len(predictions) == 1 and predictions[0]["score"] == course_config.AUTOGRADED_POINTS["predictions"]
     assert (autograder_root / "results" / "feedback.md").is_file()

@@ -80,12 +80,13 @@ def test_results_show_a_scored_part_total_with_each_cause_once_then_unscored_che
     outcomes += [_outcome(check, False, crash) for check in checks[1:4]]
     outcomes += [_outcome(check, True) for check in checks[4:]]
     total, *rows = [t.to_gradescope() for t in results.suite_tests(outcomes, {}) if t.part == "simplenn"]
-    assert (total["name"], total["score"], total["max_score"], total["status"]) == ("simplenn: part total", 0, 6,
+    points = course_config.AUTOGRADED_POINTS["simplenn"]
+    assert (total["name"], total["score"], total["max_score"], total["status"]) == ("simplenn: part total", 0, points,
                                                                                     "failed")
-    assert total["output"].splitlines() == ["lost 6 of 6 points:", f"-6 (4 checks): {crash}"]
+    assert total["output"].splitlines() == [f"lost {points:g} of {points:g} points:", f"-{points:g} (4 checks): {crash}"]
     assert [row["name"] for row in rows] == [check.name for check in checks]
     assert all(row["max_score"] == 0 for row in rows)
-    assert rows[0]["status"] == "failed" and rows[0]["output"] == f"-3 of 6 points: {crash}"
+    assert rows[0]["status"] == "failed" and rows[0]["output"] == f"-{checks[0].cost:.3g} of {points:g} points: {crash}"
     assert rows[-1]["status"] == "passed" and rows[-1]["output"] == ""
     feedback = results.Results(results.suite_tests(outcomes, {}), sandbox="bwrap", runs=1).feedback_markdown()
     assert feedback.count(crash) == 1
@@ -100,8 +101,27 @@ def test_a_students_message_reaches_the_results_as_one_short_line():
 
 
 def test_a_part_without_outcomes_is_one_failed_row_worth_the_part():
-    (row,) = [t for t in results.suite_tests([], {"l1": "ran for more than 30 s"}) if t.part == "l1"]
-    assert (row.score, row.max_score, row.output) == (0, 2, "ran for more than 30 s")
+    (row,) = [t for t in results.suite_tests([], {"resnet20": "ran for more than 30 s"}) if t.part == "resnet20"]
+    assert (row.score, row.max_score, row.output) == (0, 8, "ran for more than 30 s")
+
+
+def test_a_bonus_part_is_extra_credit_that_never_raises_the_maximum():
+    """l1 is Lab 2's bonus: its total row has max_score 0, so Gradescope's and the gradebook's maximum stay at
+    the regular parts' points, while a working l1_penalty still adds its points to the score."""
+    assert course_config.BONUS_PARTS == ("l1",)
+    everything_passes = [_outcome(check, True) for part in course_config.SUITE_PARTS for check in rubric.checks(part)]
+    graded = results.Results(results.suite_tests(everything_passes, {}))
+    total = next(t for t in graded.tests if t.name == "l1: part total")
+    assert (total.score, total.max_score) == (2, 0) and "extra credit" in total.output
+    regular = sum(course_config.AUTOGRADED_POINTS[part] for part in course_config.SUITE_PARTS if part != "l1")
+    assert (graded.score, graded.max_score) == (regular + 2, regular)
+    assert "| l1 (bonus) | 2 / 2 |" in graded.feedback_markdown()
+    broken = [_outcome(check, check.part != "l1", "l1_penalty raised") for check in
+              (c for part in course_config.SUITE_PARTS for c in rubric.checks(part))]
+    feedback = results.Results(results.suite_tests(broken, {})).feedback_markdown()
+    assert "**l1 (bonus)** (0 / 2)" in feedback, "a failed bonus part still says what to fix"
+    (missing,) = [t for t in results.suite_tests([], {"l1": "did not run"}) if t.part == "l1"]
+    assert (missing.score, missing.max_score) == (0, 0)
 
 
 def test_the_mistakes_table_lists_every_mutant():
