@@ -2,7 +2,8 @@
 
     python -m publishing.release
 
-1. writes ``source/hw2/tools/data_source.py`` and the students' ``source/hw2/README.md`` from ``course_config.py``;
+1. writes ``source/hw2/tools/data_source.py``, the students' ``source/hw2/README.md`` and the points of the
+   source notebooks' grade cells from ``course_config.py``;
 2. runs ``nbgrader generate_assignment hw2 --force`` (configuration in ``nbgrader_config.py``; its
    gradebook database lives in ``build/nbgrader/``, never in the repository);
 3. runs the leak check over the result and fails loudly, naming file and line, on any leak.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import course_config
 from autograder import cli
-from publishing import data_source, leak_check, student_readme
+from publishing import data_source, handout_points, leak_check, student_readme
 
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     cli.Parser(description=__doc__.splitlines()[0]).parse_args(argv)
     for generated in (data_source.DATA_SOURCE, student_readme.STUDENT_README):
         print(f"{'wrote' if generated.write() else 'unchanged:'} {generated.shown}")
+    for notebook in handout_points.write():
+        print(f"set the grade cells' points of {notebook}")
+    problems = handout_points.mismatches()
+    if problems:
+        return cli.error(f"{problems[0]}; fix the notebook or course_config.HANDOUT_ITEMS "
+                         f"(`python -m publishing.handout_points check` lists all {len(problems)})")
     try:
         release_dir = generate()
     except ReleaseError as problem:

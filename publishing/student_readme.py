@@ -29,23 +29,25 @@ PART_CHECKS = {
     "predictions": "`predictions.csv`: test-set accuracy against labels only the staff hold",
 }
 IMPORTED_NAMES = ("SimpleNN", "SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty", "ResNet20")
-MANUAL_PARTS = {
-    "true_false": "the ten true/false statements of `{true_false}` (verdict and explanation)",
-    "lab1_written": "the written questions of `{simplenn}`",
-    "lab2_written": "the written questions of `{simplenn_dev}`",
-    "lab3_written": "the written questions of `{resnet}`",
-}
-
-
 def _points(value: float) -> str:
     return f"{value:g}"
+
+
+def _item_row(item: str, spec: dict) -> str:
+    """One row of the points table: the item, what it asks, its notebook, its points, who grades them."""
+    graders = [f"autograder `{part}` ({_points(course_config.AUTOGRADED_POINTS[part])})" for part in spec.get("parts", ())]
+    cells = spec.get("cells", {})
+    if cells:
+        graders.append(f"course staff ({_points(sum(cells.values()))})")
+    where = f"`{course_config.NOTEBOOKS[spec['notebook']]}`"
+    points = f"{_points(spec['points'])} bonus" if spec.get("bonus") else _points(spec["points"])
+    return f"| {item} | {spec['title']} | {where} | {points} | {' + '.join(graders)} |"
 
 
 def render() -> str:
     nb = course_config.NOTEBOOKS
     submitted = [nb[key] for key in ("true_false", "simplenn", "simplenn_dev", "resnet")]
     auto = course_config.AUTOGRADED_PARTS
-    manual = course_config.MANUAL_POINTS
     lines = [
         f"# {course_config.ASSIGNMENT_ID.upper()}: construct, train and optimize CNN models (CIFAR-10, PyTorch)",
         "",
@@ -61,16 +63,24 @@ def render() -> str:
         "",
         "## Points",
         "",
-        "| graded by | part | points |",
-        "| --- | --- | --- |",
-        *[f"| autograder | {PART_CHECKS.get(part, part)} | {_points(spec['points'])} |" for part, spec in auto.items()],
-        *[f"| course staff | {MANUAL_PARTS.get(part, part).format(**nb)} | {_points(points)} |"
-          for part, points in manual.items()],
+        f"{_points(course_config.COURSE_MAX)} points plus {_points(course_config.COURSE_BONUS)} bonus points, one row "
+        "per item of the handout. Bonus points are extra credit: they add to your score but never to the maximum.",
+        "",
+        "| item | what | where | points | graded by |",
+        "| --- | --- | --- | --- | --- |",
+        *[_item_row(item, spec) for item, spec in course_config.HANDOUT_ITEMS.items()],
+        f"| **total** | | | **{_points(course_config.COURSE_MAX)} + {_points(course_config.COURSE_BONUS)} bonus** | |",
+        "",
+        "What the autograder checks, per part:",
+        "",
+        *[f"- `{part}` ({_points(spec['points'])}{' bonus' * (part in course_config.BONUS_PARTS)} "
+          f"point{'s' * (spec['points'] != 1)}): "
+          f"{PART_CHECKS.get(part, part)}" for part, spec in auto.items()],
         "",
         f"The autograder reads your notebooks' classes and functions ({', '.join(f'`{n}`' for n in IMPORTED_NAMES)}); "
         "it never reruns your training, so keep them self-contained and never rename them. "
         "It checks what they do (shapes, values, gradients, structure), not how you named your layers.",
-        "Written answers are graded by hand.",
+        "Written answers are graded by hand; where an answer cell says so, the TA also reads the code of that step.",
         "",
         "## Rules",
         "",
