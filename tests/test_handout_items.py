@@ -96,8 +96,12 @@ def test_cell_points_names_a_cell_that_disagrees(tmp_path):
 
 def test_the_answer_key_covers_every_manually_graded_cell():
     key = (REPO_ROOT / "solutions" / "answer_key.md").read_text(encoding="utf-8")
-    missing = [cell for cell in course_config.MANUAL_CELLS if not cell.startswith("tf_") and f"`{cell}`" not in key]
-    assert not missing, f"solutions/answer_key.md has no section for the answer cells {missing}"
+    for cell, spec in course_config.MANUAL_CELLS.items():
+        if cell.startswith("tf_"):
+            continue
+        heading = re.search(rf"^\*\*\([a-h]\)[^`\n]*`{cell}`, (?:bonus, )?(?:up to )?(\d+) points?", key, flags=re.MULTILINE)
+        assert heading, f"solutions/answer_key.md has no section headed with the answer cell `{cell}`"
+        assert int(heading.group(1)) == spec["points"], f"the answer key gives `{cell}` {heading.group(1)} points"
     section = key.split("## 1. True/false questions", 1)[1].split("\n## ", 1)[0]
     answered = [int(n) for n in re.findall(r"^(\d+)\. \*\*", section, flags=re.MULTILINE)]
     assert answered == list(range(1, course_config.TRUE_FALSE_STATEMENTS + 1)), \
