@@ -62,6 +62,10 @@ def _points(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _of(points: float) -> str:
+    return f"of {points:g} point{'s' * (points != 1)}"
+
+
 def _verdicts(outcomes: list[dict]) -> dict[str, str | None]:
     """Check name -> None (passed) or the message of its first failed case, in report order."""
     verdicts: dict[str, str | None] = {}
@@ -103,7 +107,7 @@ def _part_tests(part: str, outcomes: list[dict]) -> list[TestRow]:
     failed = [(check, verdicts[check.name]) for check in checks if verdicts.get(check.name)]
     score = rubric.score(part, {check.name for check, _ in failed})
     if failed:
-        summary = "\n".join([f"lost {_points(points - score)} of {points:g} points:", *_causes(failed, points)])
+        summary = "\n".join([f"lost {_points(points - score)} {_of(points)}:", *_causes(failed, points)])
     else:
         summary = f"all {len(checks)} checks passed"
     if part in BONUS_PARTS:
@@ -111,7 +115,7 @@ def _part_tests(part: str, outcomes: list[dict]) -> list[TestRow]:
     tests = [TestRow(f"{part}{TOTAL_SUFFIX}", part, score, _maximum(part), not failed, summary)]
     for check in checks:
         message = verdicts.get(check.name)
-        output = f"-{_points(check.cost)} of {points:g} points: {message}" if message else ""
+        output = f"-{_points(check.cost)} {_of(points)}: {message}" if message else ""
         tests.append(TestRow(check.name, part, 0.0, 0.0, message is None, output))
     return tests
 

@@ -83,10 +83,11 @@ def test_results_show_a_scored_part_total_with_each_cause_once_then_unscored_che
     points = course_config.AUTOGRADED_POINTS["simplenn"]
     assert (total["name"], total["score"], total["max_score"], total["status"]) == ("simplenn: part total", 0, points,
                                                                                     "failed")
-    assert total["output"].splitlines() == [f"lost {points:g} of {points:g} points:", f"-{points:g} (4 checks): {crash}"]
+    of = f"of {points:g} point{'s' * (points != 1)}"   # "of 1 point", "of 6 points"
+    assert total["output"].splitlines() == [f"lost {points:g} {of}:", f"-{points:g} (4 checks): {crash}"]
     assert [row["name"] for row in rows] == [check.name for check in checks]
     assert all(row["max_score"] == 0 for row in rows)
-    assert rows[0]["status"] == "failed" and rows[0]["output"] == f"-{checks[0].cost:.3g} of {points:g} points: {crash}"
+    assert rows[0]["status"] == "failed" and rows[0]["output"] == f"-{checks[0].cost:.3g} {of}: {crash}"
     assert rows[-1]["status"] == "passed" and rows[-1]["output"] == ""
     feedback = results.Results(results.suite_tests(outcomes, {}), sandbox="bwrap", runs=1).feedback_markdown()
     assert feedback.count(crash) == 1
