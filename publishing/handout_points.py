@@ -3,7 +3,8 @@
 
 Two kinds of grade cells carry points:
   * a manually graded answer cell, ``grade_id`` a key of ``course_config.MANUAL_CELLS``: its points;
-  * the visible test cell of an autograded part, ``grade_id`` ``<part id>_tests``: the part's points.
+  * the test cell of an autograded part, ``grade_id`` ``<part id>_tests``, in the notebook of its handout item:
+    the part's points (``predictions_tests`` only holds the points of ``predictions.csv`` for formgrader).
 A bonus item's cells carry 0 points in nbgrader (TAs enter its points as extra credit in formgrader), so the
 notebooks' maximum is the handout's 100. ``make release`` writes the points before nbgrader generates the
 release; a test fails while a notebook disagrees with the config.
@@ -21,17 +22,16 @@ import course_config
 from autograder import cli
 
 SOURCE = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
-_BONUS = {part: True for part in course_config.BONUS_PARTS}
 
 
 def expected_points() -> dict[str, tuple[str, float]]:
     """grade_id -> (NOTEBOOKS key, the points its nbgrader cell must carry), for every grade cell of the kit."""
     points = {cell: (spec["notebook"], course_config.nbgrader_points(spec["points"], spec["bonus"]))
               for cell, spec in course_config.MANUAL_CELLS.items()}
-    for part in course_config.SUITE_PARTS:
-        spec = course_config.AUTOGRADED_PARTS[part]
-        points[f"{part}_tests"] = (spec["notebook"], course_config.nbgrader_points(spec["points"],
-                                                                                   _BONUS.get(part, False)))
+    for spec in course_config.HANDOUT_ITEMS.values():
+        for part in spec.get("parts", ()):
+            points[f"{part}_tests"] = (spec["notebook"], course_config.nbgrader_points(
+                course_config.AUTOGRADED_POINTS[part], spec.get("bonus", False)))
     return points
 
 

@@ -62,17 +62,15 @@ def test_every_item_is_in_the_release_with_its_letter_points_and_cells(item):
         assert cell in graded, f"no answer cell {cell!r} for {item}"
         assert graded[cell]["points"] == course_config.nbgrader_points(cell_points_, bonus)
     for part in spec.get("parts", ()):
-        if part in course_config.SUITE_PARTS:
-            assert graded[f"{part}_tests"]["points"] == course_config.nbgrader_points(
-                course_config.AUTOGRADED_POINTS[part], bonus)
-        else:
-            assert any(course_config.PREDICTIONS_FILENAME in text for text in texts if heading in text)
+        assert graded[f"{part}_tests"]["points"] == course_config.nbgrader_points(
+            course_config.AUTOGRADED_POINTS[part], bonus), f"the test cell of {part} carries the wrong points"
 
 
-def test_nbgrader_maximum_plus_predictions_is_the_handouts_100():
-    """Bonus cells carry no points in nbgrader, so formgrader's maximum plus predictions.csv is 100."""
+def test_nbgrader_maximum_is_the_handouts_100():
+    """Bonus cells carry no points in nbgrader, and Lab 3 (b) has a cell that holds predictions.csv's points, so
+    formgrader's maximum is the handout's 100."""
     nbgrader_max = sum(meta["points"] for key in course_config.NOTEBOOKS for meta in _grade_cells(key).values())
-    assert nbgrader_max + course_config.AUTOGRADED_POINTS["predictions"] == course_config.COURSE_MAX
+    assert nbgrader_max == course_config.COURSE_MAX
     assert course_config.AUTOGRADED_MAX == 27 and course_config.AUTOGRADED_BONUS == 2
 
 
