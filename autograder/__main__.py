@@ -2,6 +2,12 @@
 
     python -m autograder grade SUBMISSION_DIR --out OUT_DIR [--labels LABELS_CSV] [--device auto|cuda|cpu]
     python -m autograder grade-all SUBMITTED_ROOT --out AUTOGRADED_ROOT [--labels ...] [--jobs N] [--device ...]
+    python -m autograder import-nbgrader COURSE --results AUTOGRADED_ROOT [--db-url URL]
+    python -m autograder final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
+
+import-nbgrader and final-grades are the nbgrader side of a term (autograder/nbgrader_import.py,
+autograder/final_grades.py): the class into nbgrader's gradebook without running a notebook, then one
+grade per student after the TAs' hand grading.
 
 Both take --sandbox auto|bwrap|subprocess, --part-timeout S and --memory-mb MB (defaults from course_config),
 and -v for a log of each grading run (which runs, which part was blamed and why, where a flag came from).
@@ -43,7 +49,30 @@ def _arguments(argv):
                          help="seconds one part's tests may run (default from course_config)")
         sub.add_argument("--memory-mb", type=float, default=course_config.GRADING_MEMORY_MB, metavar="MB",
                          help="resident memory the sandbox may use (default from course_config)")
+    into = commands.add_parser("import-nbgrader", help="put graded submissions into nbgrader's gradebook, no execution")
+    final = commands.add_parser("final-grades", help="final_grades.csv from the gradebook after hand grading")
+    final.add_argument("--out", type=Path, required=True, help="where final_grades.csv and lms_grades.csv go")
+    for sub in (into, final):
+        sub.add_argument("course", type=Path, metavar="COURSE", help="the nbgrader course directory (has submitted/)")
+        sub.add_argument("--results", type=Path, required=True, metavar="AUTOGRADED_ROOT",
+                         help="grade-all's --out folder (<student>/hw2/results.json)")
+        sub.add_argument("--db-url", default=None, help="nbgrader's gradebook (default sqlite:///COURSE/gradebook.db)")
     return parser.parse_args(argv)
+
+
+def _nbgrader_side(args) -> int:
+    from autograder import final_grades, nbgrader_import
+
+    nbgrader_import.check_course(args.course, args.results)
+    db_url = args.db_url or nbgrader_import.default_db_url(args.course)
+    if args.command == "import-nbgrader":
+        print(nbgrader_import.import_class(args.course, args.results, db_url).line())
+        return cli.EXIT_DONE
+    rows = final_grades.write_final_grades(args.course, args.results, args.out, db_url)
+    print(final_grades.summary(rows))
+    print(f"wrote {args.out / 'final_grades.csv'}, {args.out / 'lms_grades.csv'} and "
+          f"{args.out / 'final_grades_histogram.png'}")
+    return cli.EXIT_DONE
 
 
 def _device_the_sandbox_reaches(device: str, *, requested: str, uses_bwrap: bool) -> str:
@@ -60,6 +89,8 @@ def _device_the_sandbox_reaches(device: str, *, requested: str, uses_bwrap: bool
 
 def main(argv=None) -> int:
     args = _arguments(argv)
+    if args.command in ("import-nbgrader", "final-grades"):
+        return _nbgrader_side(args)
     try:
         if not args.submission.is_dir():
             raise GradingError(f"{args.submission} is not a folder")

@@ -1,0 +1,122 @@
+"""One grade per student after hand grading: the gradebook's points per handout item, out of 100 plus bonus.
+
+    python -m autograder final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
+
+Reads nbgrader's gradebook (after ``import-nbgrader`` and the TAs' work in formgrader) and the grader's
+results.json files, and writes to DIR:
+  * ``final_grades.csv``: per student the points of every handout item (course_config.HANDOUT_ITEMS), then
+    ``autograded``, ``manual``, ``bonus`` (every extra credit: bonus items and any a TA gave) and ``total``
+    (of ``course_config.COURSE_MAX``; bonus on top), ``ungraded`` (answer cells still waiting for a TA) and
+    ``flags`` (``tampered``, ``unverified``, ``review``, ``no autograder results``, missing files);
+  * ``lms_grades.csv``: ``student,<assignment>`` with the total, the two columns an LMS import (Canvas,
+    a Gradescope roster) maps to a login and an assignment;
+  * ``final_grades_histogram.png``: the totals.
+An item's points are the score of each of its cells: a TA's manual score when there is one, else the
+automatic one, plus any extra credit (also on a cell nobody has scored yet).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import course_config
+import grade_predictions
+from autograder.nbgrader_import import ASSIGNMENT, load_results, test_cells
+
+SUBMITTED_FILES = (*(course_config.NOTEBOOKS[key] for key in course_config.NOTEBOOKS if key != "save_predictions"),
+                   course_config.PREDICTIONS_FILENAME)
+ITEMS = tuple(course_config.HANDOUT_ITEMS)
+COLUMNS = ("student", *ITEMS, "autograded", "manual", "bonus", "total", "ungraded", "flags")
+
+
+def _cells_of_items() -> dict[str, list[tuple[str, str]]]:
+    """item -> [(grade_id, notebook name without .ipynb)] of every cell whose points count towards it."""
+    parts = test_cells()
+    cells = {}
+    for item, spec in course_config.HANDOUT_ITEMS.items():
+        notebook = Path(course_config.NOTEBOOKS[spec["notebook"]]).stem
+        cells[item] = [(cell, notebook) for cell in spec.get("cells", {})]
+        cells[item] += [(parts[part][0], parts[part][1]) for part in spec.get("parts", ())]
+    return cells
+
+
+def _flags(course: Path, results_root: Path, student: str) -> list[str]:
+    flags = []
+    results = load_results(results_root, student)
+    if results is None:
+        flags.append("no autograder results")
+    else:
+        if results.status != "ok":
+            flags.append(results.status)
+        if results.unverified:
+            flags.append(f"unverified: {' '.join(sorted(results.unverified))}")
+        if results.review:
+            flags.append(f"review: {len(results.review)}")
+    folder = course / "submitted" / student / ASSIGNMENT
+    missing = [name for name in SUBMITTED_FILES if not (folder / name).is_file()]
+    if missing:
+        flags.append(f"missing: {' '.join(missing)}")
+    return flags
+
+
+def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
+    from nbgrader.api import Gradebook
+
+    items = _cells_of_items()
+    rows = []
+    with Gradebook(db_url) as gradebook:
+        for submission in sorted(gradebook.find_assignment(ASSIGNMENT).submissions, key=lambda s: s.student.id):
+            student = submission.student.id
+            every_grade = [grade for notebook in submission.notebooks for grade in notebook.grades]
+            grades = {(grade.name, grade.notebook.name): grade for grade in every_grade}
+            row = {"student": student}
+            autograded = manual = bonus = 0.0
+            for item, cells in items.items():
+                spec = course_config.HANDOUT_ITEMS[item]
+                points = 0.0
+                for cell, notebook in cells:
+                    grade = grades[(cell, notebook)]
+                    extra = grade.extra_credit or 0.0
+                    base = grade.manual_score if grade.manual_score is not None else (grade.auto_score or 0.0)
+                    points += base + extra
+                    bonus += extra
+                    if spec.get("bonus"):
+                        bonus += base   # a bonus cell's own score (normally 0: its max is 0)
+                    elif cell in course_config.MANUAL_CELLS:
+                        manual += base
+                    else:
+                        autograded += base
+                row[item] = round(points, 2)
+            row.update(autograded=round(autograded, 2), manual=round(manual, 2), bonus=round(bonus, 2),
+                       total=round(autograded + manual + bonus, 2),
+                       ungraded=sum(1 for grade in every_grade if grade.needs_manual_grade),
+                       flags="; ".join(_flags(course, results_root, student)))
+            rows.append(row)
+    return rows
+
+
+def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str) -> list[dict]:
+    rows = student_rows(course, results_root, db_url)
+    out.mkdir(parents=True, exist_ok=True)
+    grade_predictions.write_gradebook(rows, out / "final_grades.csv", COLUMNS)
+    grade_predictions.write_gradebook([{"student": r["student"], ASSIGNMENT: r["total"]} for r in rows],
+                                      out / "lms_grades.csv", ("student", ASSIGNMENT))
+    grade_predictions.plot_histogram([row["total"] for row in rows] or [0.0], course_config.COURSE_MAX,
+                                     f"{ASSIGNMENT}: final totals of {len(rows)} students",
+                                     out / "final_grades_histogram.png", bonus=course_config.COURSE_BONUS)
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    """A few lines for the terminal: how many students, mean and median, who still needs a TA or a look."""
+    import statistics
+
+    totals = [row["total"] for row in rows] or [0.0]
+    waiting = [row["student"] for row in rows if row["ungraded"]]
+    flagged = [f"{row['student']} ({row['flags']})" for row in rows if row["flags"]]
+    lines = [f"{len(rows)} students: total mean {statistics.mean(totals):.2f}, median {statistics.median(totals):.2f} "
+             f"of {course_config.COURSE_MAX:g} (+ {course_config.COURSE_BONUS:g} bonus)"]
+    if waiting:
+        lines.append(f"answer cells still to grade in formgrader: {', '.join(waiting)}")
+    if flagged:
+        lines.append(f"flagged: {'; '.join(flagged)}")
+    return "\n".join(lines)
