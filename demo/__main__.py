@@ -3,7 +3,8 @@
 Each step runs the real command an instructor or TA would type (printed before it runs):
 the student release (nbgrader + leak check) -> synthetic archive -> course data set -> a student loading
 it with tools.dataset -> scoring predictions files one by one and as a batch -> the gradebook ->
-autograding a small class (reference solution, a buggy sample, the release stubs) -> a one-epoch run of the
+autograding a small class (reference solution, a buggy sample, the release stubs) -> the same class in
+nbgrader's gradebook without running a notebook, a TA's hand grade, final grades -> a one-epoch run of the
 reference ResNet-20 trainer (solutions/), its predictions.csv scored like a student's.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ SUBMISSIONS = DEMO / "submissions"
 GRADEBOOK = DEMO / "predictions_gradebook.csv"
 SUBMITTED = DEMO / "submitted"
 AUTOGRADED = DEMO / "autograded"
+NBGRADER_COURSE = DEMO / "nbgrader_course"   # an nbgrader course directory: source/, submitted/, gradebook.db
 BUGGY_SAMPLE_CHANGES = ("simplenn-conv1-padding", "swish-is-sigmoid", "colab-setup-cell")
 SAMPLE_PREDICTIONS = REPO / "source" / course_config.ASSIGNMENT_ID / "sample_predictions.csv"
 REFERENCE = DEMO / "reference"
@@ -102,6 +104,40 @@ def _write_class_submissions() -> None:
     corpus.build_submission(SUBMITTED / "release_stubs" / hw2, folder=corpus.RELEASE_DIR)
 
 
+def _nbgrader_course() -> None:
+    """The course directory nbgrader expects: source/ (generate_assignment fills gradebook.db) and the class."""
+    from publishing.release import generate
+
+    shutil.rmtree(NBGRADER_COURSE, ignore_errors=True)
+    shutil.copytree(REPO / "source", NBGRADER_COURSE / "source", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SUBMITTED, NBGRADER_COURSE / "submitted")
+    generate(course_root=NBGRADER_COURSE, db_dir=NBGRADER_COURSE)
+    print(f"nbgrader course in {NBGRADER_COURSE}/: source/, submitted/ (the class of step 7), gradebook.db")
+
+
+def _hand_grade() -> None:
+    """What a TA does in formgrader, through nbgrader's own API."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{(NBGRADER_COURSE / 'gradebook.db').resolve()}") as gradebook:
+        answer = gradebook.find_grade("tf_1", "true-false", course_config.ASSIGNMENT_ID, "reference")
+        answer.manual_score, answer.needs_manual_grade = 3.0, False
+        gradebook.find_grade("lab1_h", "simplenn-cifar10", course_config.ASSIGNMENT_ID, "reference").extra_credit = 4.0
+        gradebook.db.commit()
+    print("TA (formgrader, here through nbgrader.api.Gradebook): reference gets 3 / 3 on statement 1.1 "
+          "and 4 points of extra credit on Lab 1 (h)")
+
+
+def _print_columns(csv_path: Path, columns) -> None:
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = [[row[column] for column in columns] for row in csv.DictReader(handle)]
+    rows.insert(0, list(columns))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns) - 1)]
+    print(f"\n{csv_path} (summary columns; one column per handout item too):")
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+
+
 def _print_table(csv_path: Path) -> None:
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -148,14 +184,22 @@ def main() -> int:
     print(f"\nfeedback of the buggy sample ({AUTOGRADED / 'buggy_sample' / 'hw2' / 'feedback.md'}):")
     print((AUTOGRADED / "buggy_sample" / course_config.ASSIGNMENT_ID / "feedback.md").read_text(encoding="utf-8"))
 
-    _step("8. Instructor: one epoch of the reference ResNet-20 (fast pipeline, CPU), its predictions scored")
+    _step("8. nbgrader: the class into the gradebook without running a notebook, a TA's grade, final grades")
+    _nbgrader_course()
+    _run("-m", "autograder", "import-nbgrader", str(NBGRADER_COURSE), "--results", str(AUTOGRADED))
+    _hand_grade()
+    final = NBGRADER_COURSE / "final"
+    _run("-m", "autograder", "final-grades", str(NBGRADER_COURSE), "--results", str(AUTOGRADED), "--out", str(final))
+    _print_columns(final / "final_grades.csv", ("student", "autograded", "manual", "bonus", "total", "ungraded", "flags"))
+
+    _step("9. Instructor: one epoch of the reference ResNet-20 (fast pipeline, CPU), its predictions scored")
     step_started = time.perf_counter()
     shutil.rmtree(REFERENCE, ignore_errors=True)
     _run("-m", "solutions.train_resnet20", "--pipeline", "fast", *REFERENCE_QUICK_RUN,
          "--data-source", str(COURSE_DATA / "manifest.json"), "--data-root", str(REFERENCE / "data"),
          "--out", str(REFERENCE))
     _run("grade_predictions.py", str(REFERENCE / "predictions.csv"), "--labels", str(LABELS))
-    print(f"(step 8 took {time.perf_counter() - step_started:.0f} s; the full recipe: "
+    print(f"(step 9 took {time.perf_counter() - step_started:.0f} s; the full recipe: "
           "python -m solutions.train_resnet20 --pipeline fast, 40 epochs on a GPU)")
 
     print(f"demo finished in {time.perf_counter() - started:.0f} s; everything it wrote is under {DEMO}/")

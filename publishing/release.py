@@ -36,7 +36,8 @@ def run_nbgrader(*args: str, cwd: Path = course_config.REPO_ROOT) -> subprocess.
 
 def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = None) -> Path:
     """Run nbgrader generate_assignment for the course directory ``course_root``; returns the release folder."""
-    db_dir = db_dir or course_root / "build" / "nbgrader"
+    course_root = course_root.resolve()
+    db_dir = (db_dir or course_root / "build" / "nbgrader").resolve()
     db_dir.mkdir(parents=True, exist_ok=True)
     result = run_nbgrader("generate_assignment", course_config.ASSIGNMENT_ID, "--force", "--log-level=WARN",
                           f"--CourseDirectory.root={course_root}",
