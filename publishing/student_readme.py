@@ -29,6 +29,16 @@ PART_CHECKS = {
     "predictions": "`predictions.csv`: test-set accuracy against labels only the staff hold",
 }
 IMPORTED_NAMES = ("SimpleNN", "SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty", "ResNet20")
+# A smoke run of each notebook (papermill parameters): every cell runs, on a few hundred images.
+_SCRATCH = "-p CHECKPOINT_DIR /tmp/hw2-smoke"
+QUICK_RUNS = {
+    "simplenn": f"-p EPOCHS 1 -p TRAIN_SUBSET 256 -p DECAY 0.5 {_SCRATCH}",
+    "simplenn_dev": f"-p EPOCHS 1 -p BN_EPOCHS 1 -p SWEEP_EPOCHS 1 -p TRAIN_SUBSET 256 {_SCRATCH}",
+    "resnet": f"-p EPOCHS 2 -p TRAIN_SUBSET 512 {_SCRATCH}",
+    "save_predictions": "-p CHECKPOINT /tmp/hw2-smoke/resnet20.pth -p OUTPUT /tmp/hw2-smoke/predictions.csv",
+}
+
+
 def _points(value: float) -> str:
     return f"{value:g}"
 
@@ -98,10 +108,13 @@ def render() -> str:
         "",
         "## Quick runs and `nbgrader validate`",
         "",
-        "Every notebook's first code cell holds its settings; override them for a quick smoke run, e.g.",
+        "Every notebook's first code cell holds its settings; papermill overrides them for a smoke run of the whole "
+        f"notebook in a minute or two. Point the run at a scratch folder so it never overwrites your real "
+        f"checkpoints or `{course_config.PREDICTIONS_FILENAME}`:",
         "",
         "```bash",
-        f"papermill {nb['simplenn']} /tmp/out.ipynb -p EPOCHS 1 -p TRAIN_SUBSET 256",
+        "mkdir -p /tmp/hw2-smoke",
+        *[f"papermill {nb[key]} /tmp/hw2-smoke/{nb[key]} {params}" for key, params in QUICK_RUNS.items()],
         "```",
         "",
         "Leave the defaults for your final runs. `nbgrader validate *.ipynb` is safe on finished work: under "
