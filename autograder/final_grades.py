@@ -7,7 +7,8 @@ results.json files, and writes to DIR:
   * ``final_grades.csv``: per student the points of every handout item (course_config.HANDOUT_ITEMS), then
     ``autograded``, ``manual``, ``bonus`` (every extra credit: bonus items and any a TA gave) and ``total``
     (of ``course_config.COURSE_MAX``; bonus on top), ``ungraded`` (answer cells still waiting for a TA) and
-    ``flags`` (``tampered``, ``unverified``, ``review``, ``no autograder results``, missing files);
+    ``flags`` (``tampered``, ``unverified``, ``review``, ``no autograder results``, missing files, notebooks
+    nbgrader could not read and formgrader therefore lacks);
   * ``lms_grades.csv``: ``student,<assignment>`` with the total, the two columns an LMS import (Canvas,
     a Gradescope roster) maps to a login and an assignment;
   * ``final_grades_histogram.png``: the totals.
@@ -55,6 +56,11 @@ def _flags(course: Path, results_root: Path, student: str) -> list[str]:
     missing = [name for name in SUBMITTED_FILES if not (folder / name).is_file()]
     if missing:
         flags.append(f"missing: {' '.join(missing)}")
+    imported = course / "autograded" / student / ASSIGNMENT
+    unread = [name for name in SUBMITTED_FILES if name.endswith(".ipynb") and name not in missing
+              and not (imported / name).is_file()]
+    if unread:
+        flags.append(f"not in formgrader: {' '.join(unread)}")
     return flags
 
 

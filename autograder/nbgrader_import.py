@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -53,16 +54,24 @@ def test_cells() -> dict[str, tuple[str, str, bool]]:
     return cells
 
 
-def run_autograde_without_executing(course: Path, db_url: str) -> None:
-    """nbgrader autograde for every submitted student, its Execute preprocessor off."""
+_FAILED_STUDENT = re.compile(r"There was an error processing assignment '[^']*' for student '([^']*)'")
+
+
+def run_autograde_without_executing(course: Path, db_url: str) -> list[str]:
+    """nbgrader autograde for every submitted student, its Execute preprocessor off; returns the students it
+    could not process (a notebook that is not valid JSON, say): the class goes on without them."""
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--create",
                            "--Execute.enabled=False", "--log-level=WARN", f"--CourseDirectory.root={course.resolve()}",
                            f"--CourseDirectory.db_url={db_url}"],
                           cwd=course, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
+    failed = sorted(set(_FAILED_STUDENT.findall(done.stdout + done.stderr)))
+    if done.returncode != 0 and not failed:
         raise cli.StaffError(f"nbgrader autograde failed (exit {done.returncode}): "
                              f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    for student in failed:
+        log.warning("%s: nbgrader could not read a notebook of this submission; it is not in formgrader", student)
+    return failed
 
 
 def load_results(results_root: Path, student: str) -> Results | None:
@@ -107,10 +116,13 @@ def _write_outputs(notebook_path: Path, outputs: dict[str, str]) -> None:
 class ImportSummary:
     students: int = 0
     without_results: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)   # nbgrader autograde failed on them
 
     def line(self) -> str:
         missing = f"; no results for {', '.join(self.without_results)} (0 autograded points)" if self.without_results else ""
-        return f"nbgrader gradebook: autograded points of {self.students} students written{missing}"
+        broken = (f"; nbgrader could not read a notebook of {', '.join(self.unreadable)}: grade those answers "
+                  "by hand outside formgrader" if self.unreadable else "")
+        return f"nbgrader gradebook: autograded points of {self.students} students written{missing}{broken}"
 
 
 def write_scores(course: Path, results_root: Path, db_url: str) -> ImportSummary:
@@ -159,5 +171,7 @@ def check_course(course: Path, results_root: Path) -> None:
 def import_class(course: Path, results_root: Path, db_url: str | None = None) -> ImportSummary:
     check_course(course, results_root)
     db_url = db_url or default_db_url(course)
-    run_autograde_without_executing(course, db_url)
-    return write_scores(course, results_root, db_url)
+    unreadable = run_autograde_without_executing(course, db_url)
+    summary = write_scores(course, results_root, db_url)
+    summary.unreadable = unreadable
+    return summary

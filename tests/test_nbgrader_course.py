@@ -1,4 +1,5 @@
-"""The nbgrader side of a term on a temporary course of three students (honest, buggy, missing a notebook):
+"""The nbgrader side of a term on a temporary course of four students (honest, buggy, missing a notebook, one
+notebook not even JSON):
 grade-all, import into nbgrader's gradebook without executing a notebook, a TA's hand grade through nbgrader's
 API, final_grades.csv, a rerun that changes nothing, and nbgrader's feedback with the grader's words in it."""
 from __future__ import annotations
@@ -14,6 +15,7 @@ from nbgrader.api import Gradebook
 
 import course_config
 from fixtures import corpus
+from publishing import handout_points
 from publishing.release import generate, run_nbgrader
 from tests.conftest import REPO_ROOT
 
@@ -55,6 +57,8 @@ def term(tmp_path_factory, course_data):
     mutant = next(m for m in corpus.MUTANTS if m.id == "simplenn-fc1-100")
     corpus.build_case(mutant, submitted / "buggy" / ASSIGNMENT, labels)
     corpus.build_submission(submitted / "missing" / ASSIGNMENT, omit={"resnet"})
+    corpus.build_submission(submitted / "broken" / ASSIGNMENT, predictions=labels)
+    (submitted / "broken" / ASSIGNMENT / NB["simplenn"]).write_text('{"cells": [', encoding="utf-8")
     results = root / "results"
     _autograder("grade-all", submitted, "--out", results, "--labels", labels, "--jobs", 2, "--device", "cpu", "-q")
     return root, results, f"sqlite:///{root / 'gradebook.db'}"
@@ -72,13 +76,19 @@ def _final(root, results, db_url, out):
 
 def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_notebook(term, tmp_path):
     root, results, db_url = term
-    assert "autograded points of 3 students written" in _import(root, results, db_url)
+    imported = _import(root, results, db_url)
+    assert "autograded points of 4 students written" in imported, imported
+    assert "nbgrader could not read a notebook of broken" in imported, "the class goes on past it"
     assert not list(root.rglob(MARKER_NAME)), "nbgrader executed a student's cell"
     for notebook in (root / "autograded").rglob("*.ipynb"):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         assert all(c.get("execution_count") is None for c in cells if c["cell_type"] == "code"), notebook
 
     with Gradebook(db_url) as gradebook:
+        recorded = gradebook.find_submission(ASSIGNMENT, "honest")
+        assert {g.name for nb in recorded.notebooks for g in nb.grades} == set(handout_points.expected_points()), \
+            "nbgrader recorded every graded cell without executing"
+
         def grade(student, cell, notebook):
             return gradebook.find_grade(cell, notebook, ASSIGNMENT, student)
         assert grade("honest", "simplenn_tests", "simplenn-cifar10").auto_score == 1
@@ -102,6 +112,7 @@ def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_noteb
     assert float(buggy["Lab 1 (a)"]) < 1 and buggy["flags"] == ""
     assert "missing: resnet-cifar10.ipynb predictions.csv" in missing["flags"]
     assert float(missing["Lab 3 (a)"]) == 0
+    assert "not in formgrader: " in rows["broken"]["flags"] and float(rows["broken"]["Lab 3 (b)"]) == 12
     lms = (tmp_path / "final" / "lms_grades.csv").read_text(encoding="utf-8").splitlines()
     assert lms[0] == f"student,{ASSIGNMENT}" and "honest,36.0" in lms
     assert (tmp_path / "final" / "final_grades_histogram.png").stat().st_size > 0
