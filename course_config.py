@@ -390,7 +390,10 @@ check()
 AUTOGRADED_POINTS = {part: spec["points"] for part, spec in AUTOGRADED_PARTS.items()}   # part -> points
 SUITE_PARTS = tuple(part for part, spec in AUTOGRADED_PARTS.items() if spec["notebook"])  # parts with a hidden suite
 GRADED_NOTEBOOKS = tuple(key for key in NOTEBOOKS if any(spec["notebook"] == key for spec in AUTOGRADED_PARTS.values()))
-BONUS_PARTS = tuple(part for spec in HANDOUT_ITEMS.values() if spec.get("bonus") for part in spec.get("parts", ()))
+# part -> (the grade_id of its nbgrader test cell, the NOTEBOOKS key of its handout item, whether that item is a bonus)
+PART_TEST_CELLS = {part: (f"{part}_tests", spec["notebook"], spec.get("bonus", False))
+                   for spec in HANDOUT_ITEMS.values() for part in spec.get("parts", ())}
+BONUS_PARTS = tuple(part for part, (_, _, bonus) in PART_TEST_CELLS.items() if bonus)
 AUTOGRADED_MAX = float(sum(p for part, p in AUTOGRADED_POINTS.items() if part not in BONUS_PARTS))   # bonus excluded
 AUTOGRADED_BONUS = float(sum(AUTOGRADED_POINTS[part] for part in BONUS_PARTS))
 # grade_id -> {"item", "notebook", "points", "bonus"} for every manually graded answer cell, in handout order

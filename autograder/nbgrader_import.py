@@ -45,13 +45,9 @@ def default_db_url(course: Path) -> str:
 
 
 def test_cells() -> dict[str, tuple[str, str, bool]]:
-    """part -> (its test cell's grade_id, the notebook's name without .ipynb, whether the part is a bonus)."""
-    cells = {}
-    for spec in course_config.HANDOUT_ITEMS.values():
-        notebook = Path(course_config.NOTEBOOKS[spec["notebook"]]).stem
-        for part in spec.get("parts", ()):
-            cells[part] = (f"{part}_tests", notebook, spec.get("bonus", False))
-    return cells
+    """part -> (its test cell's grade_id, the notebook's name without .ipynb as nbgrader names it, bonus or not)."""
+    return {part: (grade_id, Path(course_config.NOTEBOOKS[key]).stem, bonus)
+            for part, (grade_id, key, bonus) in course_config.PART_TEST_CELLS.items()}
 
 
 _FAILED_STUDENT = re.compile(r"There was an error processing assignment '[^']*' for student '([^']*)'")

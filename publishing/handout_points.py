@@ -28,10 +28,8 @@ def expected_points() -> dict[str, tuple[str, float]]:
     """grade_id -> (NOTEBOOKS key, the points its nbgrader cell must carry), for every grade cell of the kit."""
     points = {cell: (spec["notebook"], course_config.nbgrader_points(spec["points"], spec["bonus"]))
               for cell, spec in course_config.MANUAL_CELLS.items()}
-    for spec in course_config.HANDOUT_ITEMS.values():
-        for part in spec.get("parts", ()):
-            points[f"{part}_tests"] = (spec["notebook"], course_config.nbgrader_points(
-                course_config.AUTOGRADED_POINTS[part], spec.get("bonus", False)))
+    for part, (grade_id, notebook, bonus) in course_config.PART_TEST_CELLS.items():
+        points[grade_id] = (notebook, course_config.nbgrader_points(course_config.AUTOGRADED_POINTS[part], bonus))
     return points
 
 
