@@ -40,6 +40,9 @@ def _cells_of_items() -> dict[str, list[tuple[str, str]]]:
     return cells
 
 
+ITEM_CELLS = _cells_of_items()
+
+
 def _flags(course: Path, results_root: Path, student: str) -> list[str]:
     flags = []
     results = load_results(results_root, student)
@@ -64,40 +67,56 @@ def _flags(course: Path, results_root: Path, student: str) -> list[str]:
     return flags
 
 
+def _row(student: str, scores: dict, ungraded: int, flags: list[str]) -> dict:
+    """One student's row from each cell's (score, extra credit), keyed by (grade_id, notebook)."""
+    row = {"student": student}
+    autograded = manual = bonus = 0.0
+    for item, cells in ITEM_CELLS.items():
+        points = 0.0
+        for cell in cells:
+            base, extra = scores.get(cell, (0.0, 0.0))
+            points += base + extra
+            bonus += extra
+            if course_config.HANDOUT_ITEMS[item].get("bonus"):
+                bonus += base   # a bonus cell's own score (normally 0: its max is 0)
+            elif cell[0] in course_config.MANUAL_CELLS:
+                manual += base
+            else:
+                autograded += base
+        row[item] = round(points, 2)
+    row.update(autograded=round(autograded, 2), manual=round(manual, 2), bonus=round(bonus, 2),
+               total=round(autograded + manual + bonus, 2), ungraded=ungraded, flags="; ".join(flags))
+    return row
+
+
+def _outside_gradebook(course: Path, results_root: Path, student: str) -> dict:
+    """A student nbgrader never recorded: the grader's points, every answer cell still to grade by hand."""
+    results = load_results(results_root, student)
+    earned = results.part_points() if results else {}
+    scores = {(grade_id, notebook): (0.0, earned.get(part, 0.0)) if bonus else (earned.get(part, 0.0), 0.0)
+              for part, (grade_id, notebook, bonus) in test_cells().items()}
+    flags = ["not in nbgrader's gradebook: grade its answers by hand", *_flags(course, results_root, student)]
+    return _row(student, scores, len(course_config.MANUAL_CELLS), flags)
+
+
 def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
+    """Every student of the gradebook, and every student of submitted/ it lacks, by student id."""
     from nbgrader.api import Gradebook
 
-    items = _cells_of_items()
-    rows = []
+    rows = {}
     with Gradebook(db_url) as gradebook:
-        for submission in sorted(gradebook.find_assignment(ASSIGNMENT).submissions, key=lambda s: s.student.id):
+        for submission in gradebook.find_assignment(ASSIGNMENT).submissions:
             student = submission.student.id
             every_grade = [grade for notebook in submission.notebooks for grade in notebook.grades]
-            grades = {(grade.name, grade.notebook.name): grade for grade in every_grade}
-            row = {"student": student}
-            autograded = manual = bonus = 0.0
-            for item, cells in items.items():
-                spec = course_config.HANDOUT_ITEMS[item]
-                points = 0.0
-                for cell, notebook in cells:
-                    grade = grades[(cell, notebook)]
-                    extra = grade.extra_credit or 0.0
-                    base = grade.manual_score if grade.manual_score is not None else (grade.auto_score or 0.0)
-                    points += base + extra
-                    bonus += extra
-                    if spec.get("bonus"):
-                        bonus += base   # a bonus cell's own score (normally 0: its max is 0)
-                    elif cell in course_config.MANUAL_CELLS:
-                        manual += base
-                    else:
-                        autograded += base
-                row[item] = round(points, 2)
-            row.update(autograded=round(autograded, 2), manual=round(manual, 2), bonus=round(bonus, 2),
-                       total=round(autograded + manual + bonus, 2),
-                       ungraded=sum(1 for grade in every_grade if grade.needs_manual_grade),
-                       flags="; ".join(_flags(course, results_root, student)))
-            rows.append(row)
-    return rows
+            scores = {(grade.name, grade.notebook.name):
+                      (grade.manual_score if grade.manual_score is not None else (grade.auto_score or 0.0),
+                       grade.extra_credit or 0.0) for grade in every_grade}
+            rows[student] = _row(student, scores, sum(1 for grade in every_grade if grade.needs_manual_grade),
+                                 _flags(course, results_root, student))
+    for folder in (course / "submitted").iterdir():
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in rows:
+            rows[folder.name] = _outside_gradebook(course, results_root, folder.name)
+    return [rows[student] for student in sorted(rows)]
 
 
 def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str) -> list[dict]:

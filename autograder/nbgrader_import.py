@@ -53,15 +53,30 @@ def test_cells() -> dict[str, tuple[str, str, bool]]:
 _FAILED_STUDENT = re.compile(r"There was an error processing assignment '[^']*' for student '([^']*)'")
 
 
+def students_nbgrader_must_not_read(course: Path) -> list[str]:
+    """Students whose folder nbgrader's parser must not see: a notebook over the grader's own
+    NOTEBOOK_MAX_BYTES (nbgrader reads every byte, in the staff's process), or a name with a comma (nbgrader's
+    exclusion list is comma-separated)."""
+    skipped = []
+    for folder in sorted((course / "submitted").iterdir()):
+        notebooks = (folder / ASSIGNMENT).glob("*.ipynb") if folder.is_dir() else ()
+        if "," in folder.name or any(nb.stat().st_size > course_config.NOTEBOOK_MAX_BYTES for nb in notebooks):
+            skipped.append(folder.name)
+    return skipped
+
+
 def run_autograde_without_executing(course: Path, db_url: str) -> list[str]:
     """nbgrader autograde for every submitted student, its Execute preprocessor off; returns the students it
-    could not process (a notebook that is not valid JSON, say): the class goes on without them."""
+    did not or could not process (an oversized notebook, one that is not valid JSON): the class goes on
+    without them."""
+    skipped = students_nbgrader_must_not_read(course)
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--create",
                            "--Execute.enabled=False", "--log-level=WARN", f"--CourseDirectory.root={course.resolve()}",
-                           f"--CourseDirectory.db_url={db_url}"],
+                           f"--CourseDirectory.db_url={db_url}",
+                           f"--CourseDirectory.student_id_exclude={','.join(s for s in skipped if ',' not in s)}"],
                           cwd=course, capture_output=True, text=True, env=env)
-    failed = sorted(set(_FAILED_STUDENT.findall(done.stdout + done.stderr)))
+    failed = sorted(set(_FAILED_STUDENT.findall(done.stdout + done.stderr)) | set(skipped))
     if done.returncode != 0 and not failed:
         raise cli.StaffError(f"nbgrader autograde failed (exit {done.returncode}): "
                              f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
@@ -117,7 +132,7 @@ class ImportSummary:
     def line(self) -> str:
         missing = f"; no results for {', '.join(self.without_results)} (0 autograded points)" if self.without_results else ""
         broken = (f"; nbgrader could not read a notebook of {', '.join(self.unreadable)}: grade those answers "
-                  "by hand outside formgrader" if self.unreadable else "")
+                  "by hand outside formgrader (final-grades lists them)" if self.unreadable else "")
         return f"nbgrader gradebook: autograded points of {self.students} students written{missing}{broken}"
 
 

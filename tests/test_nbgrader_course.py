@@ -1,5 +1,5 @@
-"""The nbgrader side of a term on a temporary course of four students (honest, buggy, missing a notebook, one
-notebook not even JSON):
+"""The nbgrader side of a term on a temporary course of five students (honest, buggy, missing a notebook, one
+notebook not even JSON, one notebook over the grader's size limit):
 grade-all, import into nbgrader's gradebook without executing a notebook, a TA's hand grade through nbgrader's
 API, final_grades.csv, a rerun that changes nothing, and nbgrader's feedback with the grader's words in it."""
 from __future__ import annotations
@@ -59,6 +59,9 @@ def term(tmp_path_factory, course_data):
     corpus.build_submission(submitted / "missing" / ASSIGNMENT, omit={"resnet"})
     corpus.build_submission(submitted / "broken" / ASSIGNMENT, predictions=labels)
     (submitted / "broken" / ASSIGNMENT / NB["simplenn"]).write_text('{"cells": [', encoding="utf-8")
+    corpus.build_submission(submitted / "huge" / ASSIGNMENT, predictions=labels)
+    with open(submitted / "huge" / ASSIGNMENT / NB["simplenn"], "ab") as notebook:   # nbgrader must not parse it
+        notebook.write(b" " * course_config.NOTEBOOK_MAX_BYTES)
     results = root / "results"
     _autograder("grade-all", submitted, "--out", results, "--labels", labels, "--jobs", 2, "--device", "cpu", "-q")
     return root, results, f"sqlite:///{root / 'gradebook.db'}"
@@ -78,7 +81,7 @@ def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_noteb
     root, results, db_url = term
     imported = _import(root, results, db_url)
     assert "autograded points of 4 students written" in imported, imported
-    assert "nbgrader could not read a notebook of broken" in imported, "the class goes on past it"
+    assert "nbgrader could not read a notebook of broken, huge" in imported, "the class goes on past them"
     assert not list(root.rglob(MARKER_NAME)), "nbgrader executed a student's cell"
     for notebook in (root / "autograded").rglob("*.ipynb"):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
@@ -113,6 +116,9 @@ def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_noteb
     assert "missing: resnet-cifar10.ipynb predictions.csv" in missing["flags"]
     assert float(missing["Lab 3 (a)"]) == 0
     assert "not in formgrader: " in rows["broken"]["flags"] and float(rows["broken"]["Lab 3 (b)"]) == 12
+    huge = rows["huge"]   # never in the gradebook: its row comes from results.json, its answers wait for a TA
+    assert "not in nbgrader's gradebook" in huge["flags"] and float(huge["Lab 3 (b)"]) == 12
+    assert float(huge["Lab 3 (a)"]) == 8 and int(huge["ungraded"]) == len(course_config.MANUAL_CELLS)
     lms = (tmp_path / "final" / "lms_grades.csv").read_text(encoding="utf-8").splitlines()
     assert lms[0] == f"student,{ASSIGNMENT}" and "honest,36.0" in lms
     assert (tmp_path / "final" / "final_grades_histogram.png").stat().st_size > 0
