@@ -39,6 +39,13 @@ ASSIGNMENT = course_config.ASSIGNMENT_ID
 NO_RESULTS = "no autograder results for this submission (run `python -m autograder grade-all` first): 0 points"
 
 
+def run_nbgrader(*args: str, cwd: Path = course_config.REPO_ROOT) -> subprocess.CompletedProcess:
+    """Run an nbgrader command with this interpreter, capturing its output."""
+    # nbgrader runs `alembic` by name: put this interpreter's bin/ (the venv's) first on PATH.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
 def default_db_url(course: Path) -> str:
     """nbgrader's own default: ``gradebook.db`` at the course root."""
     return f"sqlite:///{course.resolve() / 'gradebook.db'}"
@@ -70,12 +77,10 @@ def run_autograde_without_executing(course: Path, db_url: str) -> list[str]:
     did not or could not process (an oversized notebook, one that is not valid JSON): the class goes on
     without them."""
     skipped = students_nbgrader_must_not_read(course)
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--create",
-                           "--Execute.enabled=False", "--log-level=WARN", f"--CourseDirectory.root={course.resolve()}",
-                           f"--CourseDirectory.db_url={db_url}",
-                           f"--CourseDirectory.student_id_exclude={','.join(s for s in skipped if ',' not in s)}"],
-                          cwd=course, capture_output=True, text=True, env=env)
+    done = run_nbgrader("autograde", ASSIGNMENT, "--create", "--Execute.enabled=False", "--log-level=WARN",
+                        f"--CourseDirectory.root={course.resolve()}", f"--CourseDirectory.db_url={db_url}",
+                        f"--CourseDirectory.student_id_exclude={','.join(s for s in skipped if ',' not in s)}",
+                        cwd=course)
     failed = sorted(set(_FAILED_STUDENT.findall(done.stdout + done.stderr)) | set(skipped))
     if done.returncode != 0 and not failed:
         raise cli.StaffError(f"nbgrader autograde failed (exit {done.returncode}): "

@@ -11,27 +11,16 @@
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import course_config
 from autograder import cli
+from autograder.nbgrader_import import run_nbgrader
 from publishing import data_source, handout_points, leak_check, student_readme
-
-NBGRADER = [sys.executable, "-m", "nbgrader"]
 
 
 class ReleaseError(RuntimeError):
     """nbgrader could not generate the release; the message carries its log."""
-
-
-def run_nbgrader(*args: str, cwd: Path = course_config.REPO_ROOT) -> subprocess.CompletedProcess:
-    """Run an nbgrader command with this interpreter, capturing its output."""
-    # nbgrader runs `alembic` by name: put this interpreter's bin/ (the venv's) first on PATH.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    return subprocess.run([*NBGRADER, *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def generate(course_root: Path = course_config.REPO_ROOT, db_dir: Path | None = None) -> Path:

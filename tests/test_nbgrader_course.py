@@ -16,7 +16,8 @@ from nbgrader.api import Gradebook
 import course_config
 from fixtures import corpus
 from publishing import handout_points
-from publishing.release import generate, run_nbgrader
+from autograder.nbgrader_import import run_nbgrader
+from publishing.release import generate
 from tests.conftest import REPO_ROOT
 
 NB = course_config.NOTEBOOKS
