@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from autograder.judge import archive
-from autograder.judge.archive import UnsafeProgram, clean_archive, load_program
+from autograder.judge.archive import ProgramTooLarge, UnsafeProgram, clean_archive, load_program
 
 
 class _Plant:
@@ -62,7 +62,7 @@ def _edit_json(name: str, change):
 
 
 def test_a_real_program_loads_and_runs(exported):
-    module = load_program(exported).module()
+    module = load_program(exported)
     out = module(torch.randn(5, 3))
     assert out.shape == (5, 2) and (out >= 0).all()
 
@@ -76,7 +76,7 @@ def test_pickled_sample_inputs_are_never_unpickled(exported, tmp_path):
         torch.export.load(forged)
     assert planted.exists(), "the forgery is real: torch.export.load ran code from the archive"
     planted.unlink()
-    load_program(forged).module()(torch.randn(2, 3))
+    load_program(forged)(torch.randn(2, 3))
     assert not planted.exists()
 
 
@@ -95,7 +95,7 @@ def test_a_node_target_that_is_no_allowed_aten_op_is_refused(exported, tmp_path,
     def retarget(document):
         document["graph_module"]["graph"]["nodes"][0]["target"] = target
     forged = _forge(exported, tmp_path / "forged.pt2", _edit_json("models/model.json", retarget))
-    with pytest.raises(UnsafeProgram, match="not an allowed ATen op"):
+    with pytest.raises(UnsafeProgram, match="outside the judge.s allowed ops"):
         clean_archive(forged)
 
 
@@ -105,7 +105,7 @@ def test_guards_code_is_dropped_never_compiled(exported, tmp_path):
     def inject(document):
         document["guards_code"] = [f"__import__('os').mkdir({str(planted)!r}) or True"]
     forged = _forge(exported, tmp_path / "forged.pt2", _edit_json("models/model.json", inject))
-    load_program(forged).module()(torch.randn(2, 3))
+    load_program(forged)(torch.randn(2, 3))
     assert not planted.exists()
 
 
@@ -141,7 +141,7 @@ def test_extra_files_big_files_and_non_archives_are_refused(exported, tmp_path, 
     with pytest.raises(UnsafeProgram, match="not a .pt2 archive"):
         clean_archive(not_zip)
     monkeypatch.setattr(archive, "MAX_FILE_BYTES", 1000)
-    with pytest.raises(UnsafeProgram, match="over the"):
+    with pytest.raises(ProgramTooLarge, match="over the"):   # an honest model could be big: not a forgery
         clean_archive(exported)
 
 
@@ -154,3 +154,32 @@ def test_links_and_fifos_are_refused_without_being_followed_or_opened(exported, 
     os.mkfifo(fifo)
     with pytest.raises(UnsafeProgram, match="not a regular file"):   # returns at once: nothing blocks on it
         clean_archive(fifo)
+
+
+class _Held(nn.Module):
+    """Parameters a module holds: tied (one tensor, two names), unused by ``forward``, frozen."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second, self.unused = nn.Linear(3, 3), nn.Linear(3, 3), nn.Linear(3, 5)
+        self.frozen = nn.Linear(3, 3).requires_grad_(False)
+        self.second.weight = self.first.weight
+
+    def forward(self, x):
+        return self.second(self.first(x)) + self.frozen(x)
+
+
+def test_the_program_holds_the_modules_trainable_parameters(tmp_path):
+    """The checks' 'has N trainable parameters' counts what the module holds, used in forward or not; saving
+    duplicates a tied weight, the judge makes it one parameter again (one count, one gradient)."""
+    module = _Held()
+    expected = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    assert expected == 9 + 3 + 3 + 15 + 5
+    program = torch.export.export(module, (torch.randn(4, 3),), strict=False)
+    torch.export.save(program, tmp_path / "held.pt2")
+    loaded = load_program(tmp_path / "held.pt2")
+    assert sum(p.numel() for p in loaded.parameters() if p.requires_grad) == expected
+    assert loaded.get_parameter("first.weight") is loaded.get_parameter("second.weight")
+    loaded(torch.randn(4, 3)).sum().backward()
+    assert loaded.get_parameter("first.weight").grad is not None
+    assert loaded.get_parameter("unused.weight").grad is None and not loaded.get_parameter("frozen.weight").requires_grad
