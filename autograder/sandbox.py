@@ -7,14 +7,19 @@ Two ways to contain it, chosen once per grader process:
   processes, and dies with the grader. Its file system is built from nothing: the Python install and the
   venv, the system libraries and the kit folders the caller names (for student code only
   ``autograder/student_side/`` and the students' ``tools/`` package), all read-only; the student's extracted
-  modules read-only; the writable folders the caller names (a report, the programs); a size-capped tmpfs
-  for ``/tmp`` (its HOME). The held-out labels, the grader's output folder, other students' submissions,
-  the source notebooks and the real home directory are simply not there.
+  modules read-only; the writable folders the caller names (a report, the programs); for the student's process
+  a size-capped tmpfs for ``/tmp`` (its HOME), for the judge nothing more. The root and ``/dev`` are remounted
+  read-only, so nothing else can be written (bwrap's own root and ``/dev`` would be uncapped tmpfs otherwise).
+  The held-out labels, the grader's output folder, other students' submissions, the source notebooks and the
+  real home directory are simply not there.
 - ``subprocess`` otherwise: the same command in its own session with rlimits (no core files, capped
   file size and open files) and the same watch, but with the host's file system and network; when the
   grader is root it runs as ``nobody`` if that user can run Python (``fallback_user``), so root-only
   files such as the labels stay unreadable. results.json says which one graded a submission; install
   bubblewrap for anything but a trusted class.
+
+Both get ``RLIMIT_FSIZE`` (``file_bytes``): no file they write grows past it, and the caller counts its
+writable host folders (``folder_usage``) to bound their sum.
 
 Either way the parent polls the child's whole process tree (``/proc/<pid>/task/*/children``): the sum of
 resident memory and the number of processes are checked against the limits, because ``RLIMIT_AS`` breaks
@@ -110,10 +115,14 @@ def _python_paths() -> list[Path]:
     return sorted(paths)
 
 
-def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool) -> list[str]:
-    """``argv`` wrapped in bubblewrap with nothing visible but ``mounts``, Python and the system libraries."""
+def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool, tmp: bool = True) -> list[str]:
+    """``argv`` wrapped in bubblewrap with nothing visible but ``mounts``, Python and the system libraries;
+    nothing writable but the writable ``mounts`` and, with ``tmp``, a capped tmpfs at ``/tmp`` (the working
+    folder then; else ``/``, read-only)."""
     command = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--uid", str(NOBODY), "--gid", str(NOBODY),
-               "--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
+               "--proc", "/proc", "--dev", "/dev"]
+    if tmp:
+        command += ["--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
     for path in _SYSTEM_PATHS:
         if os.path.lexists(path):
             command += ["--ro-bind", path, path]
@@ -128,7 +137,7 @@ def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool) -> list[st
                 command += ["--dev-bind" if path.startswith("/dev") else "--ro-bind", path, path]
     for mount in mounts:
         command += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
-    return command + ["--chdir", "/tmp", "--", *argv]
+    return command + ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", "/tmp" if tmp else "/", "--", *argv]
 
 
 def fallback_user() -> int | None:
@@ -144,11 +153,33 @@ def fallback_user() -> int | None:
     return NOBODY
 
 
-def _limit_resources() -> None:
-    """preexec_fn of the subprocess fallback: no core dumps, no huge files, a bounded number of open files."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (TMPFS_BYTES, TMPFS_BYTES))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+def limit_resources(file_bytes: int) -> Callable[[], None]:
+    """A preexec_fn (bwrap keeps rlimits across its exec): no core dumps, no file over ``file_bytes``, a bounded
+    number of open files."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    return limit
+
+
+def folder_usage(folders: list[Path], max_entries: int) -> tuple[int, int]:
+    """(bytes, entries) of everything below ``folders``, links not followed; the count stops past
+    ``max_entries`` (a folder of a million files is over budget, however small they are)."""
+    size = entries = 0
+    stack = [str(folder) for folder in folders]
+    while stack and entries <= max_entries:
+        try:
+            with os.scandir(stack.pop()) as found:
+                for entry in found:
+                    entries += 1
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        size += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return size, entries
 
 
 def _descendants(pid: int) -> list[int]:
@@ -200,16 +231,17 @@ def kill_tree(pid: int) -> int:
 
 
 def run_watched(argv: list[str], *, env: dict, cwd: Path, memory_mb: float, max_processes: int,
-                should_stop: Callable[[], Stop | None], pass_fds: tuple[int, ...] = (),
+                should_stop: Callable[[], Stop | None], file_bytes: int, pass_fds: tuple[int, ...] = (),
                 use_bwrap: bool = False, user: int | None = None) -> Finished:
     """Run ``argv`` (already wrapped by ``bwrap_command`` when ``use_bwrap``) and watch it until it ends.
 
     Every ``POLL_S`` the child's process tree is measured; it is killed when its resident memory passes
     ``memory_mb``, when it has more than ``max_processes`` processes, or when ``should_stop()`` returns a
-    Stop (the caller's clock and progress checks). ``user`` (a uid) runs it as that user and group."""
+    Stop (the caller's clock, progress and disk checks). ``user`` (a uid) runs it as that user and group; no
+    file it writes grows past ``file_bytes``."""
     child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
-                             preexec_fn=None if use_bwrap else _limit_resources,
+                             preexec_fn=limit_resources(file_bytes),
                              **({} if user is None else {"user": user, "group": user, "extra_groups": []}))
     tail = _Tail(child.stdout)
     stop, peak = None, 0.0

@@ -17,15 +17,15 @@ NEEDS_BWRAP = pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason=f"{
 
 
 def _run(code: str, tmp_path: Path, *, memory_mb: float = 2000, max_processes: int = 8, wall_s: float = 20,
-         use_bwrap: bool = False, mounts=()) -> sandbox.Finished:
+         use_bwrap: bool = False, mounts=(), file_bytes: int = 2**30, tmp: bool = True) -> sandbox.Finished:
     deadline = time.monotonic() + wall_s
     argv = [sys.executable, "-c", code]
     if use_bwrap:
-        argv = sandbox.bwrap_command(argv, list(mounts), gpu=False)
+        argv = sandbox.bwrap_command(argv, list(mounts), gpu=False, tmp=tmp)
     return sandbox.run_watched(
         argv, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, memory_mb=memory_mb, max_processes=max_processes,
         should_stop=lambda: sandbox.Stop("timeout", "too slow") if time.monotonic() > deadline else None,
-        use_bwrap=use_bwrap)
+        file_bytes=file_bytes, use_bwrap=use_bwrap)
 
 
 def test_a_clean_exit_reports_its_status_and_the_tail_of_its_output(tmp_path):
@@ -83,6 +83,59 @@ except OSError:
     assert finished.exit_code == 0, finished.output
     assert "visible yes" in finished.output and "secret False False" in finished.output
     assert "network no" in finished.output and "writable no" in finished.output
+
+
+_WRITABLE = """
+import os
+found = []
+for folder in ("/", "/tmp", "/dev", "/dev/shm", "/usr", "/grading", "/grading/in", "/grading/out", os.getcwd()):
+    try:
+        with open(os.path.join(folder, "probe"), "w") as handle:
+            handle.write("x")
+        found.append(folder)
+    except OSError:
+        pass
+print("writable", sorted(set(found)))
+"""
+
+
+@NEEDS_BWRAP
+@pytest.mark.parametrize("tmp", [True, False], ids=["student", "judge"])
+def test_bwrap_leaves_nothing_writable_but_the_writable_mounts_and_a_capped_tmp(tmp, tmp_path):
+    """bwrap's own root and /dev are tmpfs that no memory watch sees: remounted read-only, like everything else."""
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "rw").mkdir()
+    mounts = [sandbox.Mount(tmp_path / "ro", Path("/grading/in")),
+              sandbox.Mount(tmp_path / "rw", Path("/grading/out"), writable=True)]
+    finished = _run(_WRITABLE, tmp_path, use_bwrap=True, mounts=mounts, tmp=tmp)
+    assert finished.exit_code == 0, finished.output
+    expected = ["/grading/out", "/tmp"] if tmp else ["/grading/out"]
+    assert f"writable {expected}" in finished.output, finished.output
+
+
+@pytest.mark.parametrize("use_bwrap", [False, pytest.param(True, marks=NEEDS_BWRAP)], ids=["subprocess", "bwrap"])
+def test_no_file_grows_past_file_bytes(use_bwrap, tmp_path):
+    (tmp_path / "out").mkdir()
+    code = ("import os\nhandle = open(os.path.join(%r, 'big'), 'wb')\ntry:\n    handle.write(b'0' * 3 * 2 ** 20)\n"
+            "    handle.flush()\nexcept OSError as error:\n    print('refused', error.errno)" %
+            ("/grading/out" if use_bwrap else str(tmp_path / "out")))
+    finished = _run(code, tmp_path, use_bwrap=use_bwrap, file_bytes=2**20,
+                    mounts=[sandbox.Mount(tmp_path / "out", Path("/grading/out"), writable=True)])
+    assert "refused 27" in finished.output, finished.output   # EFBIG
+    assert (tmp_path / "out" / "big").stat().st_size <= 2**20
+
+
+def test_folder_usage_counts_every_level_and_stops_counting_past_the_entry_budget(tmp_path):
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "blob").write_bytes(b"0" * 5000)
+    (tmp_path / "top").write_bytes(b"0" * 100)
+    os.symlink("/usr", tmp_path / "a" / "link")   # never followed
+    assert sandbox.folder_usage([tmp_path], 100) == (5100 + len("/usr"), 6)
+    for index in range(50):
+        (tmp_path / f"file-{index}").touch()
+    size, entries = sandbox.folder_usage([tmp_path], 10)
+    assert 10 < entries < 56, "counting stops once past the budget"
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@ of itself for every judging (``python -m autograder.judge.server``, started by `
 
 Importing torch and torch.export's loader costs a judging ~4 s of CPU; a grading process pays it once per
 concurrent grading instead of once per submission. The zygote runs no check and loads no program: each request
-runs in a forked child, so nothing of one submission's judging survives into the next, and a child that is
-stopped (memory, time) takes the zygote down with it (the host then starts another). No student code runs
-here, forked or not. One JSON line per request on stdin, ``{"argv", "env", "cwd", "log", "nonce"}``; one JSON
-line per answer on stdout, ``{"exit": status}`` (``{"ready": true}`` first, once warm).
+runs in a forked child (its memory is the child's own; it reads no request but its own, its stdin is
+``/dev/null``), so nothing of one submission's judging survives into the next in memory, and a child that is
+stopped (memory, time) takes the zygote down with it (the host then starts another). On disk, the sandbox
+leaves a judging nothing to write but its own folder (``autograder/warm_judge.py``). No student code runs here,
+forked or not: a program is data, calls from a closed op set (``allowed_ops``). One JSON line per request on
+stdin, ``{"argv", "env", "cwd", "log", "nonce"}``; one JSON line per answer on stdout, ``{"exit": status}``
+(``{"ready": true}`` first, once warm).
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ def _judge(request: dict) -> int:
     if pid == 0:
         code = 70
         try:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
             os.chdir(request["cwd"])
             os.environ.update(request["env"])
             log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -44,6 +49,11 @@ def _judge(request: dict) -> int:
 
             code = int(pytest.main(request["argv"]))
         finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
