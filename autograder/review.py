@@ -5,11 +5,18 @@ attacks; this points a TA at what to read). It parses the extracted definitions 
 literal constants: all that the grader runs) and never executes them. Flagged:
 
 * reaching the grader: ``gc``, ``inspect``, ``sys.modules``, ``sys._getframe`` (and ``_current_frames``,
-  ``settrace``, ``setprofile``, ``addaudithook``, ``meta_path``), the attributes ``f_back f_globals f_locals
-  f_builtins tb_frame gi_frame`` ("frame access (f_back)") and ``__globals__ __builtins__ __code__
-  __subclasses__`` (also through ``getattr``); a "builtins write" (assignment, ``del``, ``setattr``);
-  "setattr on a module": ``setattr``/``delattr`` on an imported name or ``sys.modules[...]``, ``del mod.x``,
-  ``mod.x = <not a literal>`` (``cudnn.benchmark = True`` sets a flag to a literal: ordinary);
+  ``settrace``, ``setprofile``, ``addaudithook``, ``meta_path``), the stack functions of ``traceback``
+  (``extract_stack``, ``walk_stack``...), the attributes ``f_back f_globals f_locals f_builtins tb_frame
+  gi_frame`` ("frame access (f_back)") and ``__globals__ __builtins__ __code__ __subclasses__`` (also through
+  ``getattr``); a "builtins write" (assignment, ``del``, ``setattr``); "setattr on a module":
+  ``setattr``/``delattr`` on an imported name or ``sys.modules[...]``, ``del mod.x``, ``mod.x = <not a
+  literal>`` (``cudnn.benchmark = True`` sets a flag to a literal: ordinary); ``getattr``/``setattr``/
+  ``delattr`` of an imported module with a computed name ("getattr on a module with a computed name": the
+  name hides what is reached; but ``getattr(nn, activation)`` and the like on ``torch.nn``, its
+  ``functional``, ``torch.optim`` and ``torchvision``'s ``transforms`` and ``models`` are ordinary);
+* code that knows it is being exported, so that the graded program is not the model trained:
+  ``torch.compiler``, ``torch._dynamo``, and any ``is_exporting``, ``is_compiling``, ``is_dynamo_compiling``,
+  ``is_fx_tracing`` or ``is_tracing`` ("export detection (is_exporting)");
 * running other code: ``importlib``, ``pytest``/``_pytest``, ``ctypes``, ``__import__``, calls of the
   built-ins ``eval``, ``exec``, ``compile`` (not ``model.eval()`` or ``torch.compile``); ``subprocess``,
   ``socket``, ``pty``, ``multiprocessing``, ``signal``, ``atexit``; threads (``threading``, ``_thread``,
@@ -49,8 +56,14 @@ from autograder.submission import notebook_defs
 
 MAX_FINDINGS = 50
 _MODULES = {name: name for name in ("gc", "inspect", "importlib", "ctypes", "pytest", "subprocess", "socket", "pty",
-                                    "signal", "multiprocessing", "threading", "atexit")}
+                                    "signal", "multiprocessing", "threading", "atexit", "torch.compiler",
+                                    "torch._dynamo")}
 _MODULES |= {"_pytest": "pytest", "_thread": "threading", "concurrent.futures": "threading"}
+_STACK = {"extract_stack", "walk_stack", "format_stack", "print_stack", "StackSummary"}
+_EXPORT_DETECTION = {"is_exporting", "is_compiling", "is_dynamo_compiling", "is_fx_tracing", "is_tracing"}
+# Modules whose members a model picks by name (``getattr(nn, activation)()``): reading them is ordinary.
+_LAYER_CATALOGS = {"torch.nn", "torch.nn.functional", "torch.optim", "torch.optim.lr_scheduler",
+                   "torchvision.transforms", "torchvision.models"}
 _HARMLESS = {"gc.collect", "importlib.reload", "multiprocessing.cpu_count"}
 _SYS = {"modules", "_getframe", "_current_frames", "settrace", "setprofile", "addaudithook", "meta_path"}
 _OS = re.compile(r"system|exec\w*|spawn\w*|posix_spawn\w*|fork\w*|kill\w*|_exit|abort|popen|open|remove|removedirs"
@@ -104,7 +117,8 @@ def _named(dotted: str | None, quiet: frozenset[str] = frozenset()) -> str | Non
     module = next((m for m in _MODULES if dotted == m or dotted.startswith(m + ".")), None)
     head, _, member = dotted.partition(".")
     member = member.split(".")[0]
-    if (head == "sys" and member in _SYS) or (head == "os" and member and _OS.fullmatch(member)):
+    if ((head == "sys" and member in _SYS) or (head == "os" and member and _OS.fullmatch(member))
+            or (head == "traceback" and member in _STACK)):
         return f"{head}.{member}"
     return _MODULES.get(module)
 
@@ -163,6 +177,17 @@ def _write(target: ast.AST, value: ast.AST | None, aliases: dict[str, str], patc
     return None
 
 
+def _module_aliases(aliases: dict[str, str]) -> dict[str, str]:
+    """The imported names that stand for modules (``import torch``, ``from torch import nn``), not for
+    classes or functions: ``getattr(self.layers, name)`` or ``getattr(nn, "ReLU")`` are ordinary."""
+    return {name: dotted for name, dotted in aliases.items()
+            if not dotted.split(".")[-1][:1].isupper() and dotted.split(".")[-1] not in ("getattr", "setattr")}
+
+
+def _is_sys_modules(node: ast.AST, aliases: dict[str, str]) -> bool:
+    return isinstance(node, ast.Subscript) and _dotted(node.value, aliases) == "sys.modules"
+
+
 def _call(call: ast.Call, aliases: dict[str, str]) -> Iterator[tuple[int, str]]:
     name = _dotted(call.func, aliases) or ""
     if isinstance(call.func, ast.Name) and call.func.id in ("eval", "exec", "compile") and name == call.func.id:
@@ -173,6 +198,13 @@ def _call(call: ast.Call, aliases: dict[str, str]) -> Iterator[tuple[int, str]]:
         attribute = getattr(call.args[1], "value", None)
         if attribute in _FRAME or attribute in _DUNDERS:
             yield call.lineno, f"frame access ({attribute})" if attribute in _FRAME else attribute
+        if attribute in _EXPORT_DETECTION:
+            yield call.lineno, f"export detection ({attribute})"
+        module = _dotted(call.args[0], _module_aliases(aliases)) or (
+            "sys.modules" if _is_sys_modules(call.args[0], aliases) else None)
+        if (name != "hasattr" and module and not isinstance(call.args[1], ast.Constant)
+                and not (name == "getattr" and module in _LAYER_CATALOGS)):
+            yield call.lineno, f"{name} on a module with a computed name"
     if (name in _PATH_CALLS or name.startswith("shutil.")) and call.args and _escapes(call.args[0], aliases):
         yield call.lineno, f"{name} outside the notebook's folder"
 
@@ -191,6 +223,8 @@ def _scan(node: ast.AST, aliases: dict[str, str], quiet: frozenset[str]) -> Iter
         elif isinstance(part, ast.Attribute):
             if part.attr in _FRAME or part.attr in _DUNDERS:
                 yield line, f"frame access ({part.attr})" if part.attr in _FRAME else part.attr
+            if part.attr in _EXPORT_DETECTION:
+                yield line, f"export detection ({part.attr})"
             if construct := _named(_dotted(part, aliases)):
                 yield line, construct
         elif isinstance(part, ast.Call):

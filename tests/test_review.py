@@ -318,6 +318,20 @@ _HOSTILE_CELLS = [
         operating_system.execv("/bin/sh", ["sh"])
         return run_command, _getframe
     """,
+    """
+    import traceback
+    import torch.nn.functional as F
+    from torch._dynamo import is_compiling
+
+
+    class ExportAware(torch.nn.Module):
+        def forward(self, x):
+            if torch.compiler.is_exporting() or getattr(torch, "is_exporting", None):
+                x = F.relu(x)
+            reached = getattr(sys, "mod" + "ules"), traceback.extract_stack()
+            setattr(torch, self.name, None)
+            return getattr(F, self.activation)(x), getattr(self, self.name)
+    """,
 ]
 _HOSTILE_FOUND = {  # (cell, line): constructs
     (1, 1): {"gc"}, (1, 2): {"inspect"}, (1, 6): {"importlib"}, (1, 7): {"importlib"}, (1, 8): {"ctypes"},
@@ -336,11 +350,14 @@ _HOSTILE_FOUND = {  # (cell, line): constructs
     (5, 2): {"threading"}, (5, 3): {"signal"}, (5, 4): {"atexit"}, (5, 5): {"ctypes"}, (5, 6): {"importlib"},
     (5, 7): {"multiprocessing"},
     (6, 2): {"os.system"}, (6, 3): {"sys._getframe"}, (6, 8): {"os.execv"},   # 6, 4: top-level code is not extracted
+    (7, 3): {"torch._dynamo"}, (7, 8): {"torch.compiler", "export detection (is_exporting)"},
+    (7, 10): {"getattr on a module with a computed name", "traceback.extract_stack"},
+    (7, 11): {"setattr on a module", "setattr on a module with a computed name"},   # 7, 12: F, self are ordinary
 }
 
 
 def test_every_construct_is_found_at_its_cell_and_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(review, "MAX_FINDINGS", 100)   # the notebook has 58
+    monkeypatch.setattr(review, "MAX_FINDINGS", 100)   # the notebook has 65
     findings = _both(_write(tmp_path / "resnet-cifar10.ipynb", _HOSTILE_CELLS))
     assert all(finding.notebook == "resnet-cifar10.ipynb" for finding in findings)
     expected = {(f"code cell {cell}, line {line}", construct)
