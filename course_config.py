@@ -262,8 +262,8 @@ def _check_parts() -> None:
              "is missing; predictions.csv is always graded (set its points to 0 to drop it)")
     for part, spec in AUTOGRADED_PARTS.items():
         where = f"{key}['{part}']"
-        _require(isinstance(part, str) and _PART_ID.fullmatch(part) is not None and part != "canary", where,
-                 "a part id is lowercase letters, digits and '_' (it names a suite file), and not 'canary'")
+        _require(isinstance(part, str) and _PART_ID.fullmatch(part) is not None, where,
+                 "a part id is lowercase letters, digits and '_' (it names a suite file)")
         _require(isinstance(spec, dict) and set(spec) == {"points", "notebook"}, where,
                  f"must be {{'points': ..., 'notebook': ...}}, got {spec!r}")
         _require(_is_number(spec["points"]) and spec["points"] >= 0, f"{where}['points']",

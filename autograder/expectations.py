@@ -1,9 +1,6 @@
-"""What the hidden checks expect, written once for both kinds of suite: the judge's (``suites/``, on exported
-programs) and the in-process fallback's (``inprocess_suites/``, on live objects), whose checks must stay equal.
-
-Only numbers the handout fixes and assertions on values a suite has already computed: nothing here touches a
-student object or a program. The judge has the whole package; the in-process stage mounts this file beside
-its suites; the export stage never sees it.
+"""What the hidden checks expect: the numbers the handout fixes, and assertions on values a suite has already
+computed. Nothing here touches a program; the judge's suites (``suites/``) use it, the student process never
+sees it.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ results.json files, and writes to DIR:
   * ``final_grades.csv``: per student the points of every handout item (course_config.HANDOUT_ITEMS), then
     ``autograded``, ``manual``, ``bonus`` (every extra credit: bonus items and any a TA gave) and ``total``
     (of ``course_config.COURSE_MAX``; bonus on top), ``ungraded`` (answer cells still waiting for a TA) and
-    ``flags`` (``tampered``, ``unverified``, ``review``, ``no autograder results``, missing files, notebooks
+    ``flags`` (``tampered``, ``needs manual grading``, ``review``, ``no autograder results``, missing files, notebooks
     nbgrader could not read and formgrader therefore lacks);
   * ``lms_grades.csv``: ``student,<assignment>`` with the total, the two columns an LMS import (Canvas,
     a Gradescope roster) maps to a login and an assignment;
@@ -49,10 +49,10 @@ def _flags(course: Path, results_root: Path, student: str) -> list[str]:
     if results is None:
         flags.append("no autograder results")
     else:
-        if results.status != "ok":
+        if results.status not in ("ok", "needs manual grading"):
             flags.append(results.status)
-        if results.unverified:
-            flags.append(f"unverified: {' '.join(sorted(results.unverified))}")
+        if results.needs_manual:
+            flags.append(f"needs manual grading: {' '.join(sorted(results.needs_manual))}")
         if results.review:
             flags.append(f"review: {len(results.review)}")
     folder = course / "submitted" / student / ASSIGNMENT
@@ -96,7 +96,8 @@ def _outside_gradebook(course: Path, results_root: Path, student: str) -> dict:
     scores = {(grade_id, notebook): (0.0, earned.get(part, 0.0)) if bonus else (earned.get(part, 0.0), 0.0)
               for part, (grade_id, notebook, bonus) in test_cells().items()}
     flags = ["not in nbgrader's gradebook: grade its answers by hand", *_flags(course, results_root, student)]
-    return _row(student, scores, len(course_config.MANUAL_CELLS), flags)
+    manual_parts = len(results.needs_manual) if results else 0
+    return _row(student, scores, len(course_config.MANUAL_CELLS) + manual_parts, flags)
 
 
 def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:

@@ -42,8 +42,8 @@ def grade_submission(submission_dir: Path, out_dir: Path, labels, device: str,
     tests = results.suite_tests(run.tests, run.part_errors) + [results.predictions_test(submission.predictions, labels)]
     result = results.Results(tests, device=run.device, status=run.status, staff_message=run.staff_message,
                              sandbox=run.sandbox, runs=run.runs, seconds=time.perf_counter() - started,
-                             problems=submission.problems + run.problems, unverified=run.unverified,
-                             review=[finding.line() for finding in findings])
+                             problems=submission.problems + run.problems, needs_manual=run.needs_manual,
+                             review=[finding.line() for finding in findings] + run.review)
     log.info("%s: %s (status %s, %d runs, %.1f s)", submission_dir, result.summary_line(), result.status,
              result.runs, result.seconds)
     if run.staff_message:

@@ -89,9 +89,11 @@ class ClassResults:
         flagged = [row for row in self.rows if row["status"] not in ("graded", "unchanged") or row["review"]]
         if flagged:
             lines += ["", "## For staff to look at", "",
-                      "`unverified`: a part ran in the student's own process (its code could not be exported), so "
-                      "its verdicts could be forged; `tampered`: scored 0 until reviewed; `review`: the static "
-                      "review's findings (results.json `extra_data.review`), which never change a score.", "",
+                      "`needs manual grading`: a part whose code torch.export could not capture, or whose exported "
+                      "program computes something else than the student's model, scored 0 automatically: a TA "
+                      "grades it by hand (results.json `extra_data.needs_manual_grading` says which part and why); "
+                      "`tampered`: scored 0 until reviewed; `review`: the static review's findings (results.json "
+                      "`extra_data.review`), which never change a score.", "",
                       "| student | status | review |", "| --- | --- | --- |"]
             lines += [f"| {row['student']} | {row['status']} | {row['review']} |" for row in flagged]
         return "\n".join(lines) + "\n"

@@ -13,7 +13,9 @@
    points from results.json: its ``auto_score``, or for a bonus part its ``extra_credit`` (the cell carries 0
    points). Without execution nbgrader would give a test cell full points, so a student without results
    gets 0 there, never nbgrader's default. A TA's own score for a cell (``manual_score``) always wins in
-   nbgrader and is never written here.
+   nbgrader and is never written here. A part the grader could not judge (``needs manual grading``: code
+   torch.export cannot capture) scores 0 and its cell is marked as needing a manual grade, so formgrader lists
+   it for a TA beside the answer cells until one grades it.
 3. The grader's feedback for each part becomes the output of that test cell in the autograded notebook, so
    formgrader shows it and ``nbgrader generate_feedback`` puts it in the student's HTML.
 Running it again is safe: the same results give the same gradebook and notebooks.
@@ -152,6 +154,7 @@ def write_scores(course: Path, results_root: Path, db_url: str) -> ImportSummary
             student = submission.student.id
             results = load_results(results_root, student)
             earned = results.part_points() if results else {}
+            manual = results.needs_manual if results else {}
             outputs: dict[str, dict[str, str]] = {}
             for part, (grade_id, notebook, bonus) in cells.items():
                 try:
@@ -161,7 +164,8 @@ def write_scores(course: Path, results_root: Path, db_url: str) -> ImportSummary
                                          "assignment (nbgrader generate_assignment) from this kit's source/") from None
                 points = float(earned.get(part, 0.0))
                 grade.auto_score, grade.extra_credit = (0.0, points) if bonus else (points, None)
-                grade.needs_manual_grade = False
+                # a part the grader could not judge waits for a TA, as an answer cell does, until one grades it
+                grade.needs_manual_grade = part in manual and grade.manual_score is None
                 outputs.setdefault(notebook, {})[grade_id] = part_feedback(results, part)
             gradebook.db.commit()
             for notebook, texts in outputs.items():

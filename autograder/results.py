@@ -152,9 +152,10 @@ def predictions_test(path, labels) -> TestRow:
 class Results:
     """One submission's grading: its tests and what staff need to know. A submission flagged as tampered scores
     0 in every test until staff look at it; ``staff_message`` says why, ``sandbox`` which sandbox graded it,
-    ``runs`` how many child runs it took, ``unverified`` which parts were graded in the student's own process
-    (and what kept them from being exported), ``review`` the static review's findings (lines worth a human
-    look; they never change a score)."""
+    ``runs`` how many child runs it took, ``needs_manual`` the parts a TA grades by hand (and what kept them
+    from being judged: a construct torch.export cannot capture, or a program unlike the live object; they
+    score 0 here), ``review`` the static review's findings and the programs unlike their live objects (lines
+    worth a human look; they never change a score)."""
     tests: list[TestRow]
     device: str = "cpu"
     status: str = "ok"
@@ -163,7 +164,7 @@ class Results:
     runs: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)      # notes for the student, one line each
-    unverified: dict[str, str] = field(default_factory=dict)
+    needs_manual: dict[str, str] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -199,7 +200,7 @@ class Results:
                 "stdout_visibility": "hidden",   # Gradescope's default, said explicitly: nothing of the student's is printed
                 "extra_data": {"status": self.status, "staff_message": self.staff_message, "device": self.device,
                                "sandbox": self.sandbox, "runs": self.runs, "problems": self.problems,
-                               "unverified": self.unverified, "review": self.review}}
+                               "needs_manual_grading": self.needs_manual, "review": self.review}}
 
     @classmethod
     def from_gradescope(cls, data: dict) -> "Results":
@@ -208,15 +209,15 @@ class Results:
         results = cls([TestRow.from_gradescope(t) for t in data["tests"]], device=extra["device"],
                       staff_message=extra.get("staff_message"), sandbox=extra.get("sandbox", ""),
                       runs=extra.get("runs", 0), seconds=data.get("execution_time", 0.0),
-                      problems=extra.get("problems", []), unverified=extra.get("unverified", {}),
+                      problems=extra.get("problems", []), needs_manual=extra.get("needs_manual_grading", {}),
                       review=extra.get("review", []))
         results.status = extra.get("status", "ok")   # set after __post_init__: stored scores are already final
         return results
 
     def gradebook_row(self, student: str, how: str = "graded") -> dict:
         """The gradebook row: points per part, total, status and the count of review findings (staff only).
-        The status is ``how`` ('graded', 'unchanged') unless the grading's verdict is not 'ok' ('unverified',
-        'timeout', 'memory', 'processes', 'disk', 'exited', 'error', 'tampered')."""
+        The status is ``how`` ('graded', 'unchanged') unless the grading's verdict is not 'ok' ('needs manual
+        grading', 'timeout', 'memory', 'processes', 'disk', 'exited', 'error', 'tampered')."""
         findings = len(self.review)
         return {"student": student, **self.part_points(), "total": self.score,
                 "status": how if self.status == "ok" or how != "graded" else self.status,

@@ -128,14 +128,18 @@ def test_valid_variant_gets_full_marks(variant, tmp_path, labels_csv, labels):
     result = grade(build_case(variant, tmp_path / "submission", labels_csv), tmp_path, labels)
     assert_full_marks(result, PARTS)
     assert_notes(result, variant.notes)
-    assert result["extra_data"]["status"] == "ok" and result["extra_data"]["unverified"] == {}, "judged, not in-process"
+    extra = result["extra_data"]
+    assert extra["status"] == "ok" and extra["needs_manual_grading"] == {} and extra["staff_message"] is None, \
+        "judged on its programs, none refused (every call in the judge's closed op set) or unlike the live model"
 
 
 @pytest.mark.parametrize("mutant", [_with_gap(m) for m in MUTANTS])
 def test_mutant_loses_what_the_rubric_decides_exactly_where_it_is_wrong(mutant, tmp_path, labels_csv, labels):
     result = grade(build_case(mutant, tmp_path / "submission", labels_csv), tmp_path, labels)
     assert_loses(result, mutant.loses)
-    assert result["extra_data"]["unverified"] == {}, "judged on its exported programs, not in-process"
+    extra = result["extra_data"]
+    assert extra["needs_manual_grading"] == {} and extra["staff_message"] is None, \
+        "judged on its programs, none refused (every call in the judge's closed op set) or unlike the live model"
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in MISNAMED])
@@ -145,30 +149,27 @@ def test_misnamed_files_are_graded_with_a_note_or_named(case, tmp_path, labels_c
     assert_notes(result, case.notes)
 
 
-_UNEXPORTABLE_SIMPLENN = """
-class SimpleNN(SimpleNN):
-    def forward(self, x):
-        if x.abs().sum() > 0:   # control flow on a tensor's values: torch.export cannot capture it
-            return super().forward(x)
-        return super().forward(x.clone())
-"""
-
-
-def test_code_that_cannot_be_exported_is_graded_in_process_and_marked_unverified(tmp_path, labels_csv, labels):
+def test_code_that_cannot_be_exported_scores_zero_and_needs_manual_grading(tmp_path, labels_csv, labels):
+    """No verdict from the student's process: the part scores 0 automatically and a TA grades it by hand; the
+    feedback names the construct and where it is."""
     appended = {}
 
     def edit(key, nb):
+        corpus.add_unexportable_simplenn(key, nb)
         if key == "simplenn":
-            nb.cells.append(nbformat.v4.new_code_cell(_UNEXPORTABLE_SIMPLENN))
             appended["code cell"] = sum(cell.cell_type == "code" for cell in nb.cells)   # counted from 1
     result = grade(build_submission(tmp_path / "submission", predictions=labels_csv, edit=edit), tmp_path, labels)
-    assert_full_marks(result, PARTS)
+    assert_loses(result, {"simplenn": 1})
     extra = result["extra_data"]
-    assert extra["status"] == "unverified" and list(extra["unverified"]) == ["simplenn"]
-    assert "control flow on a tensor's values" in extra["unverified"]["simplenn"]
-    assert "graded in-process" in extra["staff_message"]
-    note = [p for p in extra["problems"] if p.startswith("simplenn: ")]
-    assert len(note) == 1 and "course staff to review" in note[0] and f"code cell {appended['code cell']}: `if x.abs()" in note[0], note
+    assert extra["status"] == "needs manual grading" and list(extra["needs_manual_grading"]) == ["simplenn"]
+    assert "control flow on a tensor's values" in extra["needs_manual_grading"]["simplenn"]
+    assert extra["staff_message"].startswith("needs manual grading: simplenn: torch.export cannot capture")
+    (total,) = [t for t in _tests_of(result, "simplenn") if t["name"] == "simplenn: part total"]
+    assert total["output"].startswith("needs manual grading: a TA will grade this part by hand, since torch.export "
+                                      "cannot capture SimpleNN.forward: control flow on a tensor's values")
+    assert f"code cell {appended['code cell']}: `if x.abs()" in total["output"]
+    feedback = (tmp_path / "out" / "feedback.md").read_text(encoding="utf-8")
+    assert "a TA will grade this part by hand" in feedback
 
 
 def test_release_stubs_get_nothing_and_say_not_implemented(tmp_path, labels_csv, labels):

@@ -144,5 +144,5 @@ def test_a_new_part_is_one_registry_entry_plus_one_suite_file(tmp_path, course_d
     for test in results["tests"]:
         earned[test["tags"][0]] = earned.get(test["tags"][0], 0.0) + test["score"]
     assert {part: earned[part] for part in full} == full, "the other parts are graded as before"
-    assert results["extra_data"]["status"] == "ok" and results["extra_data"]["unverified"] == {}
+    assert results["extra_data"]["status"] == "ok" and results["extra_data"]["needs_manual_grading"] == {}
     assert f"| {DUMMY_PART} | {DUMMY_POINTS:g} / {DUMMY_POINTS:g} |" in (out / "feedback.md").read_text(encoding="utf-8")

@@ -57,7 +57,8 @@ def term(tmp_path_factory, course_data):
                             edit=_answer("False: BN's output mean is its learned shift beta."))
     mutant = next(m for m in corpus.MUTANTS if m.id == "simplenn-fc1-100")
     corpus.build_case(mutant, submitted / "buggy" / ASSIGNMENT, labels)
-    corpus.build_submission(submitted / "missing" / ASSIGNMENT, omit={"resnet"})
+    corpus.build_submission(submitted / "missing" / ASSIGNMENT, omit={"resnet"},   # and a SimpleNN for a TA
+                            edit=corpus.add_unexportable_simplenn)
     corpus.build_submission(submitted / "broken" / ASSIGNMENT, predictions=labels)
     (submitted / "broken" / ASSIGNMENT / NB["simplenn"]).write_text('{"cells": [', encoding="utf-8")
     corpus.build_submission(submitted / "huge" / ASSIGNMENT, predictions=labels)
@@ -102,6 +103,9 @@ def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_noteb
         assert grade("buggy", "simplenn_tests", "simplenn-cifar10").auto_score < 1
         assert grade("missing", "resnet20_tests", "resnet-cifar10").auto_score == 0
         assert grade("missing", "predictions_tests", "resnet-cifar10").auto_score == 0
+        assert not grade("honest", "simplenn_tests", "simplenn-cifar10").needs_manual_grade
+        manual = grade("missing", "simplenn_tests", "simplenn-cifar10")   # code torch.export cannot capture
+        assert manual.auto_score == 0 and manual.needs_manual_grade, "formgrader lists it for a TA"
         answered = grade("honest", "tf_1", "true-false")
         assert answered.needs_manual_grade
         answered.manual_score, answered.needs_manual_grade = 3.0, False     # a TA grades it
@@ -115,7 +119,9 @@ def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_noteb
     assert float(honest["total"]) == 36 and honest["ungraded"] == "0" and honest["flags"] == ""
     assert float(buggy["Lab 1 (a)"]) < 1 and buggy["flags"] == ""
     assert "missing: resnet-cifar10.ipynb predictions.csv" in missing["flags"]
-    assert float(missing["Lab 3 (a)"]) == 0
+    assert "needs manual grading: simplenn" in missing["flags"]
+    assert float(missing["Lab 3 (a)"]) == 0 and float(missing["Lab 1 (a)"]) == 0
+    assert int(missing["ungraded"]) == len(course_config.MANUAL_CELLS) + 1, "the answer cells and simplenn_tests"
     assert "not in formgrader: " in rows["broken"]["flags"] and float(rows["broken"]["Lab 3 (b)"]) == 12
     huge = rows["huge"]   # never in the gradebook: its row comes from results.json, its answers wait for a TA
     assert "not in nbgrader's gradebook" in huge["flags"] and float(huge["Lab 3 (b)"]) == 12

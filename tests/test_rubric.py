@@ -129,10 +129,3 @@ def test_the_mistakes_table_lists_every_mutant():
     table = corpus.mistakes_table()
     assert all(f"`{mutant.id}`" in table for mutant in corpus.MUTANTS)
     assert textwrap.dedent(table).startswith("| mistake | part | points lost |")
-
-
-@pytest.mark.parametrize("part", SUITE_PARTS)
-def test_in_process_fallback_makes_the_judges_checks(part):
-    """A part graded in-process (code that cannot be exported) is scored by the same checks and costs."""
-    in_process = rubric.suite_checks(part, rubric.SUITES_DIR.parent / "inprocess_suites" / f"test_{part}.py")
-    assert [(c.name, c.deduction) for c in in_process] == [(c.name, c.deduction) for c in rubric.checks(part)]

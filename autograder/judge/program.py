@@ -16,16 +16,7 @@ import json
 import torch
 from torch import fx
 
-TRAINING_ARGUMENT = {"batch_norm": "training", "dropout": "train", "feature_dropout": "train",
-                     "alpha_dropout": "train", "feature_alpha_dropout": "train"}
-
-
-def op_name(node: fx.Node) -> str:
-    """``aten.conv2d.default`` -> ``conv2d``; '' for what is not an ATen call."""
-    target = node.target
-    if node.op != "call_function" or not isinstance(target, torch._ops.OpOverload):
-        return ""
-    return target.overloadpacket.__name__
+from autograder.student_side.graph_modes import op_name, set_training
 
 
 class Program:
@@ -77,23 +68,13 @@ class Program:
         return custom.get(key)
 
     # ---- running it -----------------------------------------------------------------------------
-    def _set_training(self, training: bool) -> "Program":
-        for node in self.nodes():
-            name = TRAINING_ARGUMENT.get(op_name(node))
-            if name is not None:
-                index = [a.name for a in node.target._schema.arguments].index(name)
-                if index < len(node.args):
-                    node.args = (*node.args[:index], training, *node.args[index + 1:])
-                else:
-                    node.kwargs = {**node.kwargs, name: training}
-        self.module.recompile()
+    def train(self) -> "Program":
+        set_training(self.module, True)
         return self
 
-    def train(self) -> "Program":
-        return self._set_training(True)
-
     def eval(self) -> "Program":
-        return self._set_training(False)
+        set_training(self.module, False)
+        return self
 
     def parameters(self) -> dict[str, torch.nn.Parameter]:
         return dict(self.module.named_parameters())

@@ -7,8 +7,8 @@ in ``protocol``).
 Test names are ``<part id>: <docstring's first line>`` (plus the parameter id of a parametrized test). What
 a failed check costs is not the report's business: the parent reads it from the suites (autograder/rubric.py).
 The nonce comes from a pipe ($HW2_NONCE_FD) read when this plugin loads, before any student code exists;
-a report without it is a forgery. Canary tests (``test_canary.py``) run last. When the session is over the
-process ends with ``os._exit``: student ``atexit`` handlers and stray threads never run after the report.
+a report without it is a forgery. When the session is over the process ends with ``os._exit``: student
+``atexit`` handlers and stray threads never run after the report.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from autograder.student_side import protocol
-from autograder.student_side.protocol import CANARY_PART, check_name, part_of
+from autograder.student_side.protocol import check_name, part_of
 
 
 def _read_nonce() -> str | None:
@@ -31,12 +31,13 @@ def _read_nonce() -> str | None:
         return pipe.read(256).decode("ascii", "replace")
 
 
+_MAX_CHARS, _MAX_PROBLEMS = 1000, 50   # the parent shows at most 300 characters of a line and 20 lines a module
 _NONCE = _read_nonce()
 _REPORT_PATH = os.environ.get(protocol.REPORT_PATH)
 _items: dict[str, dict] = {}
 _outcomes: dict[str, dict] = {}
 _state = {"finished": False, "exit_status": None, "current": None, "loading": None, "statement": None,
-          "problems": {}}
+          "program": None, "problems": {}}
 
 
 def _write() -> None:
@@ -56,10 +57,22 @@ def mark_loading(key: str | None, statement: str | None = None) -> None:
     _write()
 
 
-def add_problems(key: str, problems: list[str]) -> None:
-    """The statements of module ``key`` that were skipped, for the student's feedback."""
-    _state["problems"][key] = problems
+def mark_program(program_id: str | None) -> None:
+    """Called by the judge around loading a program (a hang there is that program's fault, not the kit's)."""
+    _state["program"] = program_id
     _write()
+
+
+def add_problems(key: str, problems: list[str]) -> None:
+    """The statements of module ``key`` that were skipped, for the student's feedback (a few, each short: the
+    parent reads at most ``protocol.REPORT_MAX_BYTES`` and shows one short line of each)."""
+    _state["problems"][key] = [_short(problem) for problem in problems[:_MAX_PROBLEMS]]
+    _write()
+
+
+def _short(text: str) -> str:
+    """Student text (an exception's message) cut so that no report of an honest run nears the parent's cap."""
+    return text if len(text) <= _MAX_CHARS else text[:_MAX_CHARS - 3] + "..."
 
 
 def _describe(item) -> dict:
@@ -73,7 +86,6 @@ def _describe(item) -> dict:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: _describe(item)["part"] == CANARY_PART)   # stable: canaries last
     for item in items:
         _items[item.nodeid] = _describe(item)
     _write()
@@ -83,7 +95,7 @@ def _message(report) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
     text = text.removeprefix("Failed: ").removeprefix("AssertionError: ").strip()
-    return text.splitlines()[0] if text else "failed"
+    return _short(text.splitlines()[0]) if text else "failed"
 
 
 def pytest_runtest_logstart(nodeid, location):

@@ -6,10 +6,12 @@ the parent once the export is over) says which parts the judge decides and which
 ``program("SimpleNN")`` returns a fresh ``Program`` on the grading device, or fails the test with the student's error; ``run(program, *inputs)`` runs it and fails the
 test with one sentence when it raises. Probes are drawn from ``$HW2_PROBE_SEED``, chosen after the export.
 
+Only the programs of ``probes.PROGRAMS`` are ever read, each as hostile data (``judge/archive.py``), and the
+report says which one is loading, so a program that holds the judge too long is blamed, not the kit.
+
 Every test's docstring (first line) is its check's name in the report, prefixed by its part id, the file
 name's ``test_<part id>.py``. ``@pytest.mark.deduction(share)`` is the share of the part that failing the
-check costs (see autograder/rubric.py); the in-process suites (``autograder/inprocess_suites``) make the same
-checks on live objects for code that cannot be exported.
+check costs (see autograder/rubric.py).
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ import pytest
 import torch
 
 from autograder import expectations
-from autograder.judge.archive import UnsafeProgram, load_program
+from autograder.judge.archive import ProgramTooLarge, UnsafeProgram, load_program
 from autograder.judge.program import Program, op_name
-from autograder.student_side import protocol
+from autograder.student_side import protocol, report_plugin
+from autograder.student_side.probes import PROGRAM_IDS
 
 _loaded: dict[str, object] = {}   # program id -> its module as loaded (each check gets a copy), or why there is none
 # Programs loaded while the export was still running: program id -> (file's mtime and size, its module or None
@@ -72,15 +75,20 @@ def _stamp(path: Path) -> tuple[float, int] | None:
 
 
 def _load_early(folder: Path) -> None:
-    """Load the programs the export has finished writing (each file tried once per version of it)."""
-    for path in sorted(folder.glob(f"*{protocol.PROGRAM_SUFFIX}"))[:50]:
+    """Load the programs the export has finished writing (each file tried once per version of it), but not one
+    that held an earlier judging of this submission too long."""
+    for program_id in sorted(PROGRAM_IDS - set(json.loads(os.environ.get(protocol.UNLOADABLE) or "[]"))):
+        path = folder / f"{program_id}{protocol.PROGRAM_SUFFIX}"
         stamp = _stamp(path)
-        if stamp is None or time.time() - stamp[0] < _SETTLED_S or _early.get(path.stem, (None,))[0] == stamp:
+        if stamp is None or time.time() - stamp[0] < _SETTLED_S or _early.get(program_id, (None,))[0] == stamp:
             continue
+        report_plugin.mark_program(program_id)
         try:
-            _early[path.stem] = (stamp, load_program(path).module())
+            _early[program_id] = (stamp, load_program(path))
         except Exception:   # noqa: BLE001 - refused or broken: program() loads it again and says why
-            _early[path.stem] = (stamp, None)
+            _early[program_id] = (stamp, None)
+        finally:
+            report_plugin.mark_program(None)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -100,17 +108,22 @@ def program(program_id: str) -> Program:
         path = protocol.program_path(program_id)
         if entry is None or not entry.get("exported"):
             _loaded[program_id] = (entry or {}).get("message") or "the object this check needs was not built"
-        elif not path.is_file():
+        elif program_id not in PROGRAM_IDS or not path.is_file():
             _loaded[program_id] = "the exported program is missing"
         elif _early.get(program_id, (None, None))[1] is not None and _early[program_id][0] == _stamp(path):
             _loaded[program_id] = _early[program_id][1]
         else:
+            report_plugin.mark_program(program_id)
             try:
-                _loaded[program_id] = load_program(path).module()
+                _loaded[program_id] = load_program(path)
             except UnsafeProgram as error:
                 _loaded[program_id] = f"the exported program was refused: {error}"
+            except ProgramTooLarge as error:
+                _loaded[program_id] = f"the exported program is too large to judge: {error}"
             except Exception as error:   # noqa: BLE001 - a forged archive may break torch's loader anywhere
                 _loaded[program_id] = f"the exported program does not load ({type(error).__name__})"
+            finally:
+                report_plugin.mark_program(None)
     loaded = _loaded[program_id]
     if isinstance(loaded, str):
         pytest.fail(loaded, pytrace=False)

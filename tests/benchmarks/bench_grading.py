@@ -33,7 +33,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -161,34 +160,6 @@ def time_grade_all(submitted: Path, out: Path, labels_csv: Path, jobs: int, stud
     }
 
 
-def time_before_after(submitted: Path, students: list[str]) -> dict:
-    """Seconds per submission of the hidden checks alone (extraction aside), before (in-process, one child)
-    and after (export + judge), measured alternately in this one process."""
-    from autograder import runner
-    from autograder.submission import extract_modules, find_submission
-
-    seconds = {"before (in-process)": [], "after (export + judge)": []}
-    policy = runner.SandboxPolicy()
-    for student in tqdm(students, desc="before/after", unit="student"):
-        with tempfile.TemporaryDirectory(prefix="bench-student-") as student_dir:
-            extract_modules(find_submission(submitted / student / HW2), Path(student_dir))
-            for label in seconds:
-                started = time.perf_counter()
-                if label.startswith("before"):
-                    run = runner.SuiteRun()
-                    with tempfile.TemporaryDirectory(prefix="bench-programs-") as programs:
-                        context = runner._Context(Path(student_dir), Path(programs), "cpu", policy,
-                                                  time.monotonic() + policy.total_timeout_s, policy.uses_bwrap(),
-                                                  None, probe_seed=0)
-                        runner._run_stage(runner.IN_PROCESS, context, list(runner.SUITE_PARTS), run)
-                else:
-                    runner.run_suites(Path(student_dir), "cpu", policy)
-                seconds[label].append(time.perf_counter() - started)
-    medians = {label: round(statistics.median(values), 2) for label, values in seconds.items()}
-    return {"median_s": medians, "ratio_after_over_before": round(medians["after (export + judge)"] /
-                                                                  medians["before (in-process)"], 2)}
-
-
 # --------------------------------------------------------------------------------------------------
 # nbgrader autograde
 # --------------------------------------------------------------------------------------------------
@@ -284,10 +255,10 @@ def time_nbgrader(course: Path, course_data: Path, timeout_s: float) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Summary
 # --------------------------------------------------------------------------------------------------
-def summarize(info: dict, data: dict, ours: list[dict], nbgrader: dict | None, before_after: dict) -> dict:
+def summarize(info: dict, data: dict, ours: list[dict], nbgrader: dict | None) -> dict:
     jobs1 = ours[0]
     summary = {"machine": info, "data_set": data, "submissions": jobs1["submissions"],
-               "ours": ours, "nbgrader_autograde": nbgrader, "before_after": before_after,
+               "ours": ours, "nbgrader_autograde": nbgrader,
                "scores_identical_jobs_1_and_2": all(r["scores"] == jobs1["scores"] for r in ours),
                "goal": ISSUE_GOAL}
     if nbgrader:
@@ -310,10 +281,6 @@ def table(summary: dict) -> str:
                      f"median {r['median_s_per_submission']:.2f} s/submission (max {r['max_s_per_submission']:.2f}), "
                      f"wall {r['wall_s']:.1f} s = {r['wall_s_per_submission']:.2f} s/submission, "
                      f"{r['submissions_per_min']:.1f} submissions/min"))
-    ba = summary["before_after"]
-    rows.append(("hidden checks alone", ", ".join(f"{label} median {value:.2f} s" for label, value in
-                                                  ba["median_s"].items()) + f": after / before = "
-                                                  f"{ba['ratio_after_over_before']:.2f}"))
     rows.append(("graded on", f"{summary['ours'][0]['device']}, sandbox {summary['ours'][0]['sandbox']}; "
                               f"scores identical for --jobs 1 and 2: {summary['scores_identical_jobs_1_and_2']}"))
     nb = summary["nbgrader_autograde"]
@@ -379,7 +346,6 @@ def main() -> int:
     try:
         ours = [time_grade_all(submitted, out / f"autograded-jobs{jobs}", labels_csv, jobs, students)
                 for jobs in (1, 2)]
-        before_after = time_before_after(submitted, students)
         nbgrader = None
         if not args.skip_nbgrader:
             course = out / "nbgrader"
@@ -387,7 +353,7 @@ def main() -> int:
             nbgrader = time_nbgrader(course, course_data, args.nbgrader_timeout)
     except BenchError as problem:
         return cli.error(str(problem))
-    summary = summarize(info, data, ours, nbgrader, before_after)
+    summary = summarize(info, data, ours, nbgrader)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print("\nbench-grading summary:\n" + table(summary))
     print(f"\nwritten to {out / 'summary.json'}")

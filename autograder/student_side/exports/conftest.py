@@ -1,13 +1,17 @@
 """Export tests: each builds one object a hidden check needs and saves it as a ``torch.export`` program.
 
-One test per program; its function name, less ``test_``, is the program id (``<id>.pt2`` in
-``$HW2_PROGRAMS_DIR``). A test fails with the student's error when building or running the object fails
-(the judge then fails every check that needs it, with that message), and with ``protocol.UNEXPORTABLE_PREFIX``
-and the construct that blocked the export when the object runs but cannot be exported (the part is then
-graded in-process and marked ``unverified``). Nothing here decides a verdict: the judge runs its own probes.
+One test per program; its parameter is the program id (``<id>.pt2`` in ``$HW2_PROGRAMS_DIR``, one of
+``probes.PROGRAMS``). A test fails with the student's error when building or running the object fails (the
+judge then fails every check that needs it, with that message); with ``protocol.UNEXPORTABLE_PREFIX`` and the
+construct that blocked the export when the object runs but cannot be exported; and with
+``protocol.MISMATCH_PREFIX`` when the saved program computes something else than the live object on the same
+inputs, in train or eval mode (code that changes while torch.export runs, ``torch.compiler.is_exporting()``:
+the model graded would not be the model trained). Either of the last two puts the part up for manual grading
+by a TA. Nothing here decides a verdict: the judge runs its own probes, and this process can only lose points
+by what it claims.
 
 Models are exported in train mode with a dynamic batch dimension; the judge derives eval mode by switching
-the program's BatchNorm and dropout calls, and chooses its own batch sizes and inputs.
+the program's BatchNorm and dropout calls (``graph_modes``), and chooses its own batch sizes and inputs.
 """
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ import contextlib
 import pytest
 import torch
 import torch.fx.traceback
+from torch.utils import _pytree as pytree
 
-from autograder.student_side import protocol
+from autograder.student_side import graph_modes, protocol
 from autograder.student_side.probes import EXAMPLE_BATCH, SWISH_CALL
 from autograder.student_side.student_code import call_student, grading_device, where_in_student_code
 
@@ -92,6 +97,51 @@ def export_program(program_id: str, what: str, module: torch.nn.Module, args: tu
     except Exception as error:   # noqa: BLE001 - whatever stops the export is reported, not raised
         pytest.fail(f"{protocol.UNEXPORTABLE_PREFIX}{what}: {_blocker(error)}", pytrace=False)
     torch.export.save(program, protocol.program_path(program_id))
+    difference = _difference(module, program.module(), args)
+    if difference:
+        pytest.fail(f"{protocol.MISMATCH_PREFIX}{what} ({difference}): does it behave differently while "
+                    "torch.export runs (torch.compiler.is_exporting)?", pytrace=False)
+
+
+# The same ATen kernels on the same inputs: only the order of float additions may differ.
+_RTOL, _ATOL = 1e-4, 1e-5
+
+
+def _difference(live: torch.nn.Module, exported: torch.fx.GraphModule, args: tuple) -> str | None:
+    """Where the live object and its exported program differ on fresh inputs shaped like ``args``, in eval
+    and in train mode (train mode is skipped for a program with dropout: its masks need not match); None when
+    they agree. Eval first: neither mode's result depends on what the other did to BatchNorm's statistics."""
+    torch.manual_seed(1)
+    probe = pytree.tree_map(lambda a: torch.randn_like(a).requires_grad_(a.requires_grad)
+                            if isinstance(a, torch.Tensor) else a, args)
+    modes = [False] if graph_modes.random_calls(exported) else [False, True]
+    for training in modes:
+        mode = "train mode" if training else "eval mode"
+        graph_modes.set_training(exported, training)
+        live.train(training)
+        outputs = []
+        for run in (live, exported):
+            inputs = pytree.tree_map(lambda a: a.detach().clone().requires_grad_(a.requires_grad)
+                                     if isinstance(a, torch.Tensor) else a, probe)
+            try:
+                outputs.append(pytree.tree_flatten(run(*inputs)))
+            except Exception as error:   # noqa: BLE001 - it ran while exporting: a failure now is a difference
+                return f"{mode}: {'the live object' if run is live else 'the program'} raised {type(error).__name__}"
+        (live_leaves, live_spec), (program_leaves, program_spec) = outputs
+        if live_spec != program_spec:
+            return f"{mode}: the outputs have another structure"
+        for a, b in zip(live_leaves, program_leaves):
+            if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+                return f"{mode}: the outputs have another structure"
+            if not isinstance(a, torch.Tensor):
+                if a != b:
+                    return f"{mode}: {a!r:.40} against {b!r:.40}"
+            elif a.shape != b.shape or a.dtype != b.dtype:
+                return f"{mode}: shape {tuple(a.shape)} against {tuple(b.shape)}"
+            elif not torch.allclose(a.detach(), b.detach(), rtol=_RTOL, atol=_ATOL, equal_nan=True):
+                gap = (a.detach().double() - b.detach().double()).abs().nan_to_num(float("inf")).max().item()
+                return f"{mode}: outputs differ by up to {gap:.3g}"
+    return None
 
 
 def batch_dynamic() -> tuple:

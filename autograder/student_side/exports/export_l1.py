@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils.stateless import _reparametrize_module
 
 from autograder.student_side.exports.conftest import export_program
-from autograder.student_side.probes import L1_PROBE_MODELS, L1_PROGRAMS
+from autograder.student_side.probes import L1_PROGRAMS, l1_probe_model
 from autograder.student_side.student_code import grading_device, student_object
 
 
@@ -27,7 +27,7 @@ class Penalty(nn.Module):
 def test_l1_penalty(program_id):
     model_name, strength = L1_PROGRAMS[program_id]
     l1_penalty = student_object("simplenn_dev", "l1_penalty")
-    model = L1_PROBE_MODELS[model_name]().to(grading_device())
+    model = l1_probe_model(model_name).to(grading_device())
     parameters = {name: p.detach().clone().requires_grad_() for name, p in model.named_parameters()}
     export_program(program_id, "l1_penalty(model, strength)", Penalty(l1_penalty, model, strength), (parameters,),
                    data_detached=True)
