@@ -15,7 +15,9 @@ finding for staff (all but those with nothing to read: a plain endless loop, a m
 
 Since the judge decides every verdict, most forgeries now simply fail: what the student process claims
 about its exports is never a verdict, and a program is only as good as its behaviour under the judge's
-probes.
+probes. A claim that something cannot be exported, or a program unlike the live model, gains nothing either:
+that part scores 0 and waits for a TA (``needs manual grading``). A forged program that calls outside the
+judge's closed op set, or writes its own weights, is refused and flags the submission (``tampered``).
 """
 from __future__ import annotations
 
@@ -312,8 +314,9 @@ class Swap:
     torch.export.export = export
     torch.nn.Module.__call__ = lambda self, *args, real=torch.nn.Module.__call__, **kw: (
         real(Swap.Honest(), *args) if type(self).__name__ == "SimpleNN" else real(self, *args, **kw))
-""", loses=SUITE_PARTS[1:], base="release", scores=("simplenn",),
-           why="a correct program passes, wherever it came from: the static review shows staff the swap"),
+""", loses=SUITE_PARTS, status=("needs manual grading",), base="release",
+           why="the program handed over is not what the live SimpleNN computes: a TA grades it, the review shows "
+               "staff the swap"),
 
     Attack("forged-program-with-a-pickled-weight", "simplenn", """
 class Forge:
@@ -364,8 +367,135 @@ class SimpleNN(SimpleNN):
 class Patch:
     import torch
     torch.allclose = lambda *args, **kwargs: True
+""", loses=("simplenn",), status=("needs manual grading",),
+           why="code torch.export cannot capture is never graded in the student's process: a TA grades it by hand"),
+
+    Attack("claims-it-cannot-be-exported", "simplenn", """
+class SimpleNN(nn.Module):   # not SimpleNN at all
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3 * 32 * 32, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+class Claim:
+    import torch
+    real_export = torch.export.export
+
+    def export(module, *args, real_export=real_export, **kwargs):
+        if type(module).__name__ == "SimpleNN":
+            raise RuntimeError("Could not guard on data-dependent expression Eq(u0, 1) (unhinted: u0)")
+        return real_export(module, *args, **kwargs)
+
+    torch.export.export = export
+""", loses=("simplenn",), status=("needs manual grading",),
+           why="'cannot be exported' is a claim: it earns no verdict in the student's process, only a TA's look"),
+
+    Attack("export-aware-relu", "simplenn", """
+class SimpleNN(SimpleNN):   # the ReLUs exist only while torch.export traces the model
+    def forward(self, x):
+        relu = F.relu if torch.compiler.is_exporting() else (lambda value: value)
+        x = self.pool(relu(self.conv1(x)))
+        x = self.pool(relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(relu(self.fc2(relu(self.fc1(x)))))
+""", loses=("simplenn",), status=("needs manual grading",),
+           why="the exported program is compared with the live model: unlike it, the part goes to a TA"),
+
+    Attack("forged-program-maps-a-file", "simplenn", """
+class Forge:
+    import io, json, zipfile, torch
+
+    real_save = torch.export.save
+
+    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
+        buffer = io.BytesIO()
+        real_save(program, buffer, *rest, **options)
+        source = zipfile.ZipFile(buffer)
+        planted = {{"target": "torch.ops.aten.from_file.default", "name": "planted", "metadata": {{}},
+                   "inputs": [{{"name": "filename", "arg": {{"as_string": "/tmp/pdb.py"}}, "kind": 1}},
+                              {{"name": "shared", "arg": {{"as_bool": True}}, "kind": 1}},
+                              {{"name": "size", "arg": {{"as_int": 64}}, "kind": 1}}],
+                   "outputs": [{{"as_tensor": {{"name": "planted"}}}}]}}
+        with zipfile.ZipFile(path, "w") as out:
+            for entry in source.infolist():
+                data = source.read(entry)
+                if entry.filename.endswith(".json") and "/models/" in entry.filename:
+                    model = json.loads(data)
+                    model["graph_module"]["graph"]["nodes"].insert(0, planted)
+                    data = json.dumps(model).encode()
+                out.writestr(entry, data)
+
+    torch.export.save = save
 """, loses=SUITE_PARTS, status=("tampered",),
-           why="code torch.export cannot capture is checked in the student's process: the canaries still guard it"),
+           why="aten.from_file would create and map a file in the judge: outside the closed op set, refused"),
+
+    Attack("forged-program-rewrites-its-weights", "resnet", """
+class Forge:
+    import io, json, zipfile, torch
+
+    real_save = torch.export.save
+
+    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
+        buffer = io.BytesIO()
+        real_save(program, buffer, *rest, **options)
+        source = zipfile.ZipFile(buffer)
+        with zipfile.ZipFile(path, "w") as out:
+            for entry in source.infolist():
+                data = source.read(entry)
+                if entry.filename.endswith(".json") and "/models/" in entry.filename:
+                    model = json.loads(data)
+                    graph = model["graph_module"]["graph"]
+                    weight = next(spec["parameter"]["arg"]["name"] for spec in
+                                  model["graph_module"]["signature"]["input_specs"] if "parameter" in spec)
+                    graph["nodes"].insert(0, {{"target": "torch.ops.aten.mul_.Scalar", "name": "kept", "metadata": {{}},
+                                              "inputs": [{{"name": "self", "arg": {{"as_tensor": {{"name": weight}}}}, "kind": 1}},
+                                                         {{"name": "other", "arg": {{"as_float": 1.0}}, "kind": 1}}],
+                                              "outputs": [{{"as_tensor": {{"name": "kept"}}}}]}})
+                    graph["tensor_values"]["kept"] = graph["tensor_values"][weight]
+                    data = json.dumps(model).encode()
+                out.writestr(entry, data)
+
+    torch.export.save = save
+""", loses=SUITE_PARTS, status=("tampered",),
+           why="a program that writes its own weights could undo the judge's edits: refused"),
+
+    Attack("report-recursion-bomb", "simplenn", """
+class Bomb:
+    import os
+    with open(os.environ["HW2_REPORT_PATH"], "w") as handle:
+        handle.write("[" * 100_000)
+    os._exit(1)
+""", loses=SUITE_PARTS, status=("tampered",), base="release",
+           why="the report is hostile data: a decoding error (here RecursionError) flags it, never crashes the grader"),
+
+    Attack("oversized-report", "simplenn", """
+class Huge:
+    import os
+    with open(os.environ["HW2_REPORT_PATH"], "w") as handle:
+        handle.write("[" + "0, " * 2_000_000 + "0]")
+    os._exit(1)
+""", loses=SUITE_PARTS, status=("tampered",), base="release",
+           why="a report is read with a 1 MB cap (an honest one is a few kB): over it, flagged"),
+
+    Attack("disk-fill", "simplenn", """
+class Fill:
+    import os
+    folder = os.path.join(os.environ.get("HW2_PROGRAMS_DIR", "."), "deep", "er")
+    os.makedirs(folder, exist_ok=True)
+    block = b"0" * 2 ** 20
+    for index in range(3000):
+        try:
+            with open(os.path.join(folder, f"fill-{{index}}"), "wb") as handle:
+                for _ in range(30):
+                    handle.write(block)
+        except OSError:
+            break
+""", loses=(), status=("disk",),
+           why="the grader's folders are counted recursively against a 64 MB budget: the statement is blamed, "
+               "skipped, and the rest graded"),
 
     Attack("tens-of-megabytes-of-literals", "simplenn", "HUGE = [" + "0, " * 10_000_000 + "0]\n",
            loses=(), reviewed=False,

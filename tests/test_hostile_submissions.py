@@ -24,8 +24,9 @@ from autograder.results import Results
 from fixtures import corpus
 from tests.hostile import ATTACKS, SUITE_PARTS, Attack
 
-# One worker grades the whole class (pytest-xdist would otherwise build the module fixture once per worker).
-pytestmark = pytest.mark.xdist_group("hostile-class")
+# One worker grades the whole class (pytest-xdist would otherwise build the module fixture once per worker);
+# the tests that grade classes of their own run wherever a worker is free.
+ON_THE_CLASS = pytest.mark.xdist_group("hostile-class")
 
 HW2 = course_config.ASSIGNMENT_ID
 PARTS = (*SUITE_PARTS, "predictions")
@@ -69,8 +70,9 @@ def _build_class(root: Path, labels_csv: Path, attacks, paths: dict) -> Path:
 
 
 def _grade_all(submitted: Path, out: Path, labels_csv: Path, *extra: str) -> subprocess.CompletedProcess:
+    jobs = () if "--jobs" in extra else ("--jobs", "2")
     return subprocess.run([sys.executable, "-m", "autograder", "grade-all", str(submitted), "--out", str(out),
-                           "--labels", str(labels_csv), "--device", "cpu", "--jobs", "2",
+                           "--labels", str(labels_csv), "--device", "cpu", *jobs,
                            "--part-timeout", str(PART_TIMEOUT_S), "--memory-mb", str(MEMORY_MB), *extra],
                           cwd=course_config.REPO_ROOT, capture_output=True, text=True, timeout=900)
 
@@ -117,6 +119,7 @@ def graded_class(tmp_path_factory, course_data):
     return {"completed": completed, "out": out, "sentinel": sentinel, "server": server, "submitted": submitted}
 
 
+@ON_THE_CLASS
 def test_the_batch_completes_and_the_honest_student_keeps_full_marks(graded_class):
     completed, out = graded_class["completed"], graded_class["out"]
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -130,6 +133,7 @@ def test_the_batch_completes_and_the_honest_student_keeps_full_marks(graded_clas
         assert rows[attack.id]["status"] in expected, (attack.id, rows[attack.id])
 
 
+@ON_THE_CLASS
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.id)
 def test_each_attack_gets_the_right_low_score_and_status(graded_class, attack):
     result = _assert_graded_as_expected(attack, graded_class["out"])
@@ -139,11 +143,16 @@ def test_each_attack_gets_the_right_low_score_and_status(graded_class, attack):
         assert result["extra_data"]["staff_message"].startswith("flagged as tampered")
         assert "flagged for review" in (graded_class["out"] / attack.id / HW2 / "feedback.md").read_text()
     for part in attack.loses:
-        if attack.status != ("ok",) and "tampered" not in attack.status:
-            reasons = [t["output"] for t in result["tests"] if t["tags"] == [part]]
-            assert any(word in " ".join(reasons) for word in ("seconds", " s ", "MB", "processes", "exited")), reasons
+        reasons = " ".join(t["output"] for t in result["tests"] if t["tags"] == [part])
+        if "needs manual grading" in attack.status and part in result["extra_data"]["needs_manual_grading"]:
+            assert "a TA will grade this part by hand" in reasons, reasons
+        elif attack.status != ("ok",) and not {"tampered", "needs manual grading"} & set(attack.status):
+            assert any(word in reasons for word in ("seconds", " s ", "MB", "processes", "exited")), reasons
+    if "needs manual grading" in attack.status:
+        assert set(result["extra_data"]["needs_manual_grading"]) == {"simplenn"}, result["extra_data"]
 
 
+@ON_THE_CLASS
 def test_nothing_outside_the_sandbox_is_touched(graded_class):
     assert (graded_class["sentinel"] / "precious.txt").read_text(encoding="utf-8") == "do not delete"
     assert sorted(p.name for p in graded_class["sentinel"].iterdir()) == ["precious.txt"]
@@ -154,12 +163,52 @@ def test_nothing_outside_the_sandbox_is_touched(graded_class):
     assert (graded_class["submitted"] / "honest" / HW2 / course_config.NOTEBOOKS["simplenn"]).is_file()
 
 
+def _results(out: Path, student: str) -> dict:
+    result = json.loads((out / student / HW2 / "results.json").read_text(encoding="utf-8"))
+    extra = result["extra_data"]
+    return {"points": Results.from_gradescope(result).part_points(), "status": extra["status"],
+            "staff_message": extra["staff_message"], "problems": extra["problems"], "review": extra["review"],
+            "needs_manual_grading": extra["needs_manual_grading"],
+            "checks": {t["name"]: (t["status"], t["output"]) for t in result["tests"]}}
+
+
+def test_an_attacker_between_two_honest_students_changes_nothing_for_them(tmp_path, course_data):
+    """grade-all --jobs 1: one warm judge serves the class in turn (the attacker's forged program once made the
+    judge run its code, which zeroed the two honest students graded after it). Each honest student's results
+    are those of grading the reference solution alone (test_autograder_corpus.py): every point, status ok, no
+    note, no finding; and the two are identical."""
+    if sandbox.bwrap_problem():
+        pytest.skip(f"the attacks need the bwrap sandbox: {sandbox.bwrap_problem()}")
+    labels_csv = course_data[1]
+    attacker = next(attack for attack in ATTACKS if attack.id == "forged-program-maps-a-file")
+    submitted = tmp_path / "submitted"
+    corpus.build_submission(submitted / "a-honest" / HW2, predictions=labels_csv)
+    corpus.build_submission(submitted / "b-attacker" / HW2, predictions=labels_csv,
+                            edit=lambda key, nb: attack_edit(attacker, key, nb))
+    corpus.build_submission(submitted / "c-honest" / HW2, predictions=labels_csv)
+    completed = _grade_all(submitted, tmp_path / "class", labels_csv, "--jobs", "1")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert _results(tmp_path / "class", "b-attacker")["status"] == "tampered"
+    first, second = (_results(tmp_path / "class", honest) for honest in ("a-honest", "c-honest"))
+    assert first == second
+    full = {part: float(points) for part, points in course_config.AUTOGRADED_POINTS.items()}
+    assert (first["points"], first["status"], first["staff_message"], first["problems"], first["review"],
+            first["needs_manual_grading"]) == (full, "ok", None, [], [], {})
+    assert all(status == "passed" for status, _ in first["checks"].values())
+
+
+def attack_edit(attack: Attack, key: str, nb) -> None:
+    if key == attack.notebook:
+        attack.apply(nb)
+
+
 SAFE_ATTACKS = [a for a in ATTACKS if a.id in ("os-exit-in-forward", "endless-loop-at-import", "memory-bomb",
-                                               "monkeypatch-torch", "rewrite-the-report", "atexit-handler")]
+                                               "monkeypatch-torch", "rewrite-the-report", "atexit-handler",
+                                               "report-recursion-bomb")]
 
 
 def test_the_subprocess_fallback_contains_the_safe_attacks(tmp_path, course_data):
-    """Without bubblewrap: the same limits, canary and reruns (no file-system or network isolation)."""
+    """Without bubblewrap: the same limits, report checks and reruns (no file-system or network isolation)."""
     labels_csv = course_data[1]
     submitted = _build_class(tmp_path, labels_csv, SAFE_ATTACKS, {})
     completed = _grade_all(submitted, tmp_path / "out", labels_csv, "--sandbox", "subprocess")
