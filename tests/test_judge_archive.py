@@ -183,3 +183,16 @@ def test_the_program_holds_the_modules_trainable_parameters(tmp_path):
     loaded(torch.randn(4, 3)).sum().backward()
     assert loaded.get_parameter("first.weight").grad is not None
     assert loaded.get_parameter("unused.weight").grad is None and not loaded.get_parameter("frozen.weight").requires_grad
+
+
+def test_node_metadata_the_checks_do_not_read_is_dropped(exported, tmp_path):
+    """torch's loader resolves source_fn_stack names into torch attributes or extension operators: never
+    handed to it. The module stack and the student process's marks stay (the checks read them)."""
+    def mark(document):
+        node = document["graph_module"]["graph"]["nodes"][0]
+        node["metadata"].update(source_fn_stack="linear,torch.save", torch_fn="save;torch.save",
+                                custom=json.dumps({"hw2_call": "Swish#1"}))
+    forged = _forge(exported, tmp_path / "forged.pt2", _edit_json("models/model.json", mark))
+    (first, *_) = [node for node in load_program(forged).graph.nodes if node.op == "call_function"]
+    assert "source_fn_stack" not in first.meta and "torch_fn" not in first.meta
+    assert first.meta["custom"] == {"hw2_call": "Swish#1"} and first.meta.get("nn_module_stack")

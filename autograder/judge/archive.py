@@ -6,8 +6,8 @@ program's ``guards_code`` into Python and hands shape expressions to ``sympy.sym
 forged archive could run code in the judge through any of them. So before torch sees a byte, ``load_program``
 checks the zip (size, entries), the weights and constants configs (no pickles, no custom objects), every
 call of the graph (the judge's closed op set, ``allowed_ops``: no nested graphs, nothing that reaches files or
-writes weights) and every shape expression (a closed vocabulary), drops the sample inputs and guards, and loads
-the cleaned copy from memory.
+writes weights) and every shape expression (a closed vocabulary), drops the sample inputs, the guards and the
+node metadata the checks do not read, and loads the cleaned copy from memory.
 """
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ _EXPRESSION_WORDS = {"Symbol", "Integer", "Rational", "Float", "positive", "inte
 _EXPRESSION = re.compile(r"[A-Za-z0-9_ ()+\-*/,.=<>!'%]*")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SYMBOL = re.compile(r"[a-z]+[0-9]+")
+# Node metadata the judge reads (which module a call ran in, the student process's marks); torch's loader turns
+# others (source_fn_stack) into torch attributes or extension operators by name.
+_KEPT_METADATA = {"nn_module_stack", "custom"}
 _FIXED_ENTRIES = {"archive_format", "archive_version", ".data/version", "byteorder", ".data/serialization_id"}
 
 
@@ -91,6 +94,10 @@ def _check_model(model: dict) -> dict:
     _walk(model, check)
     for symbol in model.get("range_constraints", {}):
         _check_expression(symbol)
+    for node in nodes:   # only the metadata the checks read: torch resolves others into objects by name
+        metadata = node.get("metadata") if isinstance(node, dict) else None
+        if isinstance(metadata, dict):
+            node["metadata"] = {key: value for key, value in metadata.items() if key in _KEPT_METADATA}
     return dict(model, guards_code=[])
 
 
