@@ -47,9 +47,14 @@ def test_a_program_over_the_node_limit_is_too_large_not_forged(tmp_path):
 @pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason=f"{sandbox.bwrap_problem()}")
 def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blamed(tmp_path):
     """The judge stage alone, on a SimpleNN program that loads for seconds (just under the node limit), with a
-    2 s part limit: the stop is blamed on that program, its checks fail saying so, the status is the student's
-    ('timeout', not 'error') and the judge that was stopped is never reused."""
-    policy = runner.SandboxPolicy(kind="bwrap", part_timeout_s=2.0)
+    part limit well under its load time on this machine: the stop is blamed on that program, its checks fail
+    saying so, the status is the student's ('timeout', not 'error') and the judge that was stopped is never
+    reused."""
+    slow = _save(_Deep(archive.MAX_NODES // 4 - 10), tmp_path / "slow.pt2")
+    started = time.monotonic()
+    archive.load_program(slow)
+    limit = round(max(1.0, (time.monotonic() - started) / 3), 1)
+    policy = runner.SandboxPolicy(kind="bwrap", part_timeout_s=limit)
     judge = warm_judge.acquire("cpu", True, runner._judge_env())
     folder = judge.new_folder()
     context = runner._Context(tmp_path, folder / "programs", "cpu", policy, time.monotonic() + 120, True, None,
@@ -57,7 +62,7 @@ def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blame
     try:
         context.programs.mkdir()
         (folder / "student").mkdir()
-        _save(_Deep(archive.MAX_NODES // 4 - 10), context.programs / "SimpleNN.pt2")
+        shutil.copyfile(slow, context.programs / "SimpleNN.pt2")
         context.exports = [{"part": "simplenn", "case": "SimpleNN", "passed": True, "message": ""}]
         context.judged = ["simplenn"]
         context.write_manifest()
@@ -69,7 +74,7 @@ def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blame
     assert run.status == "timeout" and run.staff_message is None, (run.status, run.staff_message)
     assert outcomes and all(not outcome["passed"] for outcome in outcomes)
     messages = {outcome["message"] for outcome in outcomes}
-    assert messages == {"the exported program could not be judged: ran for more than 2 s (an endless loop or very "
-                        "slow code?) while it loaded"}, messages
+    assert messages == {f"the exported program could not be judged: ran for more than {limit:g} s (an endless loop "
+                        "or very slow code?) while it loaded"}, messages
     assert run.problems == [f"SimpleNN: {messages.pop()}"]
     assert not context.judge_clean and not context.judge.alive()
