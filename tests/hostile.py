@@ -21,6 +21,7 @@ judge's closed op set, or writes its own weights, is refused and flags the submi
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import nbformat
@@ -50,6 +51,36 @@ class Attack:
 _FORGED_REPORT = (
     '{{"nonce": "guess", "device": "cpu", "finished": true, "exit_status": 0, "current": null, '
     '"loading": null, "tests": []}}')
+
+_FORGED_SAVE = """
+class Forge:
+    import io, json, zipfile, torch
+
+    real_save = torch.export.save
+
+    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
+        buffer = io.BytesIO()
+        real_save(program, buffer, *rest, **options)
+        source = zipfile.ZipFile(buffer)
+        with zipfile.ZipFile(path, "w") as out:
+            for entry in source.infolist():
+                data = source.read(entry)
+                if entry.filename.endswith({entry!r}):
+                    document = json.loads(data)
+{edit}
+                    data = json.dumps(document).encode()
+                out.writestr(entry, data)
+
+    torch.export.save = save
+"""
+
+
+def _forged_save(entry: str, edit: str) -> str:
+    """A cell whose patched ``torch.export.save`` rewrites the archive entry ending in ``entry`` of every program
+    it saves: ``edit`` is code run on its JSON, ``document`` (braces doubled, as in every attack's code)."""
+    body = textwrap.indent(textwrap.dedent(edit).strip(), " " * 20)
+    return _FORGED_SAVE.replace("{entry!r}", repr(entry)).replace("{edit}", body)
+
 
 ATTACKS = (
     Attack("sys-exit-in-class-body", "simplenn", """
@@ -319,28 +350,10 @@ class Swap:
            why="the program handed over is not what the live SimpleNN computes: a TA grades it, the review shows "
                "staff the swap"),
 
-    Attack("forged-program-with-a-pickled-weight", "simplenn", """
-class Forge:
-    import io, json, zipfile, torch
-
-    real_save = torch.export.save
-
-    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
-        buffer = io.BytesIO()
-        real_save(program, buffer, *rest, **options)
-        source = zipfile.ZipFile(buffer)
-        with zipfile.ZipFile(path, "w") as out:
-            for entry in source.infolist():
-                data = source.read(entry)
-                if entry.filename.endswith("_weights_config.json"):
-                    config = json.loads(data)
-                    for payload in config["config"].values():
-                        payload["use_pickle"] = True
-                    data = json.dumps(config).encode()
-                out.writestr(entry, data)
-
-    torch.export.save = save
-""", loses=SUITE_PARTS, status=("tampered",),
+    Attack("forged-program-with-a-pickled-weight", "simplenn", _forged_save("_weights_config.json", """
+        for payload in document["config"].values():
+            payload["use_pickle"] = True
+        """), loses=SUITE_PARTS, status=("tampered",),
            why="torch.export.load would unpickle such weights: the judge refuses the archive and flags it"),
 
     Attack("exfiltrates-sources-in-a-message", "resnet", """
@@ -405,62 +418,26 @@ class SimpleNN(SimpleNN):   # the ReLUs exist only while torch.export traces the
 """, loses=("simplenn",), status=("needs manual grading",),
            why="the exported program is compared with the live model: unlike it, the part goes to a TA"),
 
-    Attack("forged-program-maps-a-file", "simplenn", """
-class Forge:
-    import io, json, zipfile, torch
-
-    real_save = torch.export.save
-
-    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
-        buffer = io.BytesIO()
-        real_save(program, buffer, *rest, **options)
-        source = zipfile.ZipFile(buffer)
-        planted = {{"target": "torch.ops.aten.from_file.default", "name": "planted", "metadata": {{}},
-                   "inputs": [{{"name": "filename", "arg": {{"as_string": "/tmp/pdb.py"}}, "kind": 1}},
-                              {{"name": "shared", "arg": {{"as_bool": True}}, "kind": 1}},
-                              {{"name": "size", "arg": {{"as_int": 64}}, "kind": 1}}],
-                   "outputs": [{{"as_tensor": {{"name": "planted"}}}}]}}
-        with zipfile.ZipFile(path, "w") as out:
-            for entry in source.infolist():
-                data = source.read(entry)
-                if entry.filename.endswith(".json") and "/models/" in entry.filename:
-                    model = json.loads(data)
-                    model["graph_module"]["graph"]["nodes"].insert(0, planted)
-                    data = json.dumps(model).encode()
-                out.writestr(entry, data)
-
-    torch.export.save = save
-""", loses=SUITE_PARTS, status=("tampered",),
+    Attack("forged-program-maps-a-file", "simplenn", _forged_save("models/model.json", """
+        document["graph_module"]["graph"]["nodes"].insert(0, {{
+            "target": "torch.ops.aten.from_file.default", "name": "planted", "metadata": {{}},
+            "inputs": [{{"name": "filename", "arg": {{"as_string": "/tmp/pdb.py"}}, "kind": 1}},
+                       {{"name": "shared", "arg": {{"as_bool": True}}, "kind": 1}},
+                       {{"name": "size", "arg": {{"as_int": 64}}, "kind": 1}}],
+            "outputs": [{{"as_tensor": {{"name": "planted"}}}}]}})
+        """), loses=SUITE_PARTS, status=("tampered",),
            why="aten.from_file would create and map a file in the judge: outside the closed op set, refused"),
 
-    Attack("forged-program-rewrites-its-weights", "resnet", """
-class Forge:
-    import io, json, zipfile, torch
-
-    real_save = torch.export.save
-
-    def save(program, path, *rest, real_save=real_save, io=io, json=json, zipfile=zipfile, **options):
-        buffer = io.BytesIO()
-        real_save(program, buffer, *rest, **options)
-        source = zipfile.ZipFile(buffer)
-        with zipfile.ZipFile(path, "w") as out:
-            for entry in source.infolist():
-                data = source.read(entry)
-                if entry.filename.endswith(".json") and "/models/" in entry.filename:
-                    model = json.loads(data)
-                    graph = model["graph_module"]["graph"]
-                    weight = next(spec["parameter"]["arg"]["name"] for spec in
-                                  model["graph_module"]["signature"]["input_specs"] if "parameter" in spec)
-                    graph["nodes"].insert(0, {{"target": "torch.ops.aten.mul_.Scalar", "name": "kept", "metadata": {{}},
-                                              "inputs": [{{"name": "self", "arg": {{"as_tensor": {{"name": weight}}}}, "kind": 1}},
-                                                         {{"name": "other", "arg": {{"as_float": 1.0}}, "kind": 1}}],
-                                              "outputs": [{{"as_tensor": {{"name": "kept"}}}}]}})
-                    graph["tensor_values"]["kept"] = graph["tensor_values"][weight]
-                    data = json.dumps(model).encode()
-                out.writestr(entry, data)
-
-    torch.export.save = save
-""", loses=SUITE_PARTS, status=("tampered",),
+    Attack("forged-program-rewrites-its-weights", "resnet", _forged_save("models/model.json", """
+        graph = document["graph_module"]["graph"]
+        weight = next(spec["parameter"]["arg"]["name"] for spec in
+                      document["graph_module"]["signature"]["input_specs"] if "parameter" in spec)
+        graph["nodes"].insert(0, {{"target": "torch.ops.aten.mul_.Scalar", "name": "kept", "metadata": {{}},
+                                   "inputs": [{{"name": "self", "arg": {{"as_tensor": {{"name": weight}}}}, "kind": 1}},
+                                              {{"name": "other", "arg": {{"as_float": 1.0}}, "kind": 1}}],
+                                   "outputs": [{{"as_tensor": {{"name": "kept"}}}}]}})
+        graph["tensor_values"]["kept"] = graph["tensor_values"][weight]
+        """), loses=SUITE_PARTS, status=("tampered",),
            why="a program that writes its own weights could undo the judge's edits: refused"),
 
     Attack("report-recursion-bomb", "simplenn", """
