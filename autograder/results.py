@@ -166,6 +166,7 @@ class Results:
     problems: list[str] = field(default_factory=list)      # notes for the student, one line each
     needs_manual: dict[str, str] = field(default_factory=dict)
     review: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)   # stage -> seconds (autograder/profile.py)
 
     def __post_init__(self):
         self.problems = [one_line(problem) for problem in self.problems]
@@ -200,7 +201,8 @@ class Results:
                 "stdout_visibility": "hidden",   # Gradescope's default, said explicitly: nothing of the student's is printed
                 "extra_data": {"status": self.status, "staff_message": self.staff_message, "device": self.device,
                                "sandbox": self.sandbox, "runs": self.runs, "problems": self.problems,
-                               "needs_manual_grading": self.needs_manual, "review": self.review}}
+                               "needs_manual_grading": self.needs_manual, "review": self.review,
+                               "timings": self.timings}}
 
     @classmethod
     def from_gradescope(cls, data: dict) -> "Results":
@@ -210,7 +212,7 @@ class Results:
                       staff_message=extra.get("staff_message"), sandbox=extra.get("sandbox", ""),
                       runs=extra.get("runs", 0), seconds=data.get("execution_time", 0.0),
                       problems=extra.get("problems", []), needs_manual=extra.get("needs_manual_grading", {}),
-                      review=extra.get("review", []))
+                      review=extra.get("review", []), timings=extra.get("timings", {}))
         results.status = extra.get("status", "ok")   # set after __post_init__: stored scores are already final
         return results
 

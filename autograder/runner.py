@@ -44,7 +44,7 @@ from typing import Callable
 
 import course_config
 from course_config import GRADED_NOTEBOOKS, SUITE_PARTS
-from autograder import rubric, sandbox, warm_judge
+from autograder import profile, rubric, sandbox, warm_judge
 from autograder.results import one_line
 from autograder.student_side import protocol
 from autograder.student_side.probes import PROGRAM_IDS, PROGRAMS
@@ -127,6 +127,7 @@ class SuiteRun:
     sandbox: str = "subprocess"
     runs: int = 0
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)   # stage -> seconds (autograder/profile.py)
 
     def worsen(self, status: str) -> None:
         if STATUS_SEVERITY.index(status) > STATUS_SEVERITY.index(self.status):
@@ -287,6 +288,8 @@ class _Attempt:
     finished: sandbox.Finished
     report: dict | None
     forgery: str | None
+    started: float = 0.0   # time.monotonic() when the child was started, and when it was over
+    ended: float = 0.0
 
 
 @dataclass
@@ -345,17 +348,19 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
            protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})}
     argv = [*(str(tests / f"{JUDGE.prefix}{part}.py") for part in parts), "-c", str(tests / "pytest.ini"),
             "--rootdir", str(tests), "-q", "-p", "no:cacheprovider", "-p", "autograder.student_side.report_plugin"]
+    started = time.monotonic()
     finished = judge.run(argv, env=env, cwd=attempt_dir, log=attempt_dir / "log.txt", nonce=nonce,
                          memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
                          should_stop=_Watch(report, nonce, context.policy, context.deadline, [],
                                             waiting=context.manifest_missing))
+    ended = time.monotonic()
     if finished.stop is not None or finished.exit_code not in (0, 1, 5):
         context.judge_clean = False
     try:
-        return _Attempt(finished, _read_report(report, nonce), None)
+        return _Attempt(finished, _read_report(report, nonce), None, started, ended)
     except Forgery as forgery:
         context.judge_clean = False
-        return _Attempt(finished, None, str(forgery))
+        return _Attempt(finished, None, str(forgery), started, ended)
 
 
 def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) -> _Attempt:
@@ -377,6 +382,7 @@ def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) 
             argv = sandbox.bwrap_command(argv, layout.mounts, gpu=context.device == "cuda")
         host_report = private / "report" / "report.json"
         watch = _Watch(host_report, nonce, context.policy, context.deadline, layout.writable)
+        started = time.monotonic()
         try:
             finished = sandbox.run_watched(
                 argv, env=_child_env(layout, context.device, read_end, skips, context.probe_seed),
@@ -385,10 +391,11 @@ def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) 
                 use_bwrap=context.use_bwrap, user=context.user)
         finally:
             os.close(read_end)
+        ended = time.monotonic()
         try:
-            return _Attempt(finished, _read_report(host_report, nonce), None)
+            return _Attempt(finished, _read_report(host_report, nonce), None, started, ended)
         except Forgery as forgery:
-            return _Attempt(finished, None, str(forgery))
+            return _Attempt(finished, None, str(forgery), started, ended)
 
 
 def _empty(folder: Path) -> None:
@@ -450,6 +457,7 @@ def _run_stage(stage: Stage, context: _Context, parts: list[str], run: SuiteRun)
         run.runs += 1
         log.debug("%s stage, run %d: parts %s", stage.name, runs, ", ".join(parts))
         attempt = _run_once(stage, context, parts, skips)
+        profile.add(run.timings, profile.child_stages(stage.name, attempt.report, attempt.started, attempt.ended))
         if attempt.report:   # the child's text: kept short before it reaches the student's feedback
             load_problems.update({key: [one_line(line, PROBLEM_CHARS) for line in lines[:PROBLEMS_PER_MODULE]]
                                   for key, lines in attempt.report.get("problems", {}).items()
@@ -540,6 +548,7 @@ def _merge(run: SuiteRun, other: SuiteRun) -> None:
     run.part_errors.update(other.part_errors)
     run.problems += other.problems
     run.runs += other.runs
+    profile.add(run.timings, other.timings)
     if other.staff_message:
         run.staff_message = "; ".join(filter(None, (run.staff_message, other.staff_message)))
     run.worsen(other.status)
@@ -576,6 +585,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
     run = SuiteRun(device=device, sandbox="bwrap" if use_bwrap else
                    "subprocess" + ("" if user is None else f" as uid {user}"))
     judge = warm_judge.acquire(device, use_bwrap, _judge_env())
+    run.timings["grader: judge start (none warm)"] = round(time.monotonic() - started, 3)
     folder = judge.new_folder()
     context = _Context(student_dir, folder / "programs", device, policy, started + policy.total_timeout_s,
                        use_bwrap, user, probe_seed=secrets.randbelow(2**31), judge=judge, folder=folder)

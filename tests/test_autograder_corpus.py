@@ -1,7 +1,10 @@
 """The autograder proves itself on a corpus of submissions with known grades (fixtures/corpus.py).
 
 Every case is graded end to end by ``autograder.grade.grade_submission`` (extraction, the hidden suites in
-a child process, predictions scored in the parent) on the CPU, against the synthetic course data's labels:
+a child process, predictions scored in the parent) on the CPU, against the synthetic course data's labels.
+Mutants and variants are graded in bundles, one case per notebook in one submission (``corpus.bundles``: a
+part is judged on its own notebook only), each bundle once per worker; every case keeps its own test, which
+checks the parts its case touches exactly and every part no case of its bundle touches at full marks:
 
 * the source notebooks get every autograded point, and every valid variant does too;
 * every mutant loses exactly the share of each part it breaks that the rubric decides (README "What a
@@ -11,7 +14,8 @@ a child process, predictions scored in the parent) on the CPU, against the synth
 * the release stubs get 0 in every suite part, each failure saying "not implemented";
 * hostile notebooks, missing notebooks and missing or invalid predictions get clear messages.
 
-Each grading takes seconds (the child imports torch), so run this file with ``pytest -n 2``.
+Each grading takes seconds (the child imports torch), so run this file with ``pytest -n 2 --dist loadgroup``
+(a bundle's tests share an xdist group, so the bundle is graded on one worker only).
 """
 from __future__ import annotations
 
@@ -22,10 +26,16 @@ import pytest
 
 import course_config
 import grade_predictions
+from autograder import profile
 from autograder.grade import grade_submission
 from autograder.submission import notebook_defs
 from fixtures import corpus
 from fixtures.corpus import MISNAMED, MUTANTS, RELEASE_DIR, SUITE_PARTS, VARIANTS, build_case, build_submission
+
+MUTANT_BUNDLES = corpus.bundles(MUTANTS)
+VARIANT_BUNDLES = corpus.bundles(VARIANTS)
+_BUNDLE_OF = {case.id: bundle for bundle in (*MUTANT_BUNDLES, *VARIANT_BUNDLES) for case in bundle}
+_graded_bundles: dict[tuple[str, ...], dict] = {}   # this worker's results, by the ids of the bundle's cases
 
 PARTS = tuple(course_config.AUTOGRADED_PARTS)
 NOTEBOOK_PARTS = {key: tuple(part for part in SUITE_PARTS if course_config.AUTOGRADED_PARTS[part]["notebook"] == key)
@@ -73,15 +83,16 @@ def assert_full_marks(result: dict, parts) -> None:
             f"{_failures(result, part)}"
 
 
-def assert_loses(result: dict, loses: dict[str, float]) -> None:
-    """Each part of ``loses`` lost exactly that share of its points, and says why."""
+def assert_loses(result: dict, loses: dict[str, float], elsewhere=PARTS) -> None:
+    """Each part of ``loses`` lost exactly that share of its points, and says why; the other parts of
+    ``elsewhere`` keep full marks."""
     earned = part_points(result)
     for part, share in loses.items():
         points = course_config.AUTOGRADED_POINTS[part]
         assert _failures(result, part) and points - earned[part] == pytest.approx(share * points, abs=1e-3), \
             f"{part} should lose {share * points:g} of {points} points, lost {points - earned[part]:g}: " \
             f"{_failures(result, part)}"
-    assert_full_marks(result, [part for part in PARTS if part not in loses])
+    assert_full_marks(result, [part for part in elsewhere if part not in loses])
 
 
 def assert_notes(result: dict, notes) -> None:
@@ -90,9 +101,30 @@ def assert_notes(result: dict, notes) -> None:
         assert sum(note in problem for problem in problems) == 1, f"expected the note {note!r} once in {problems}"
 
 
-def _with_gap(case):
-    marks = [pytest.mark.xfail(strict=True, reason=case.gap)] if getattr(case, "gap", None) else []
+def _in_bundle(case):
+    """The case's test, on the worker that grades its bundle (and a strict xfail where the suites miss it)."""
+    bundle = _BUNDLE_OF[case.id]
+    marks = [pytest.mark.xdist_group("corpus-" + "+".join(c.id for c in bundle))]
+    if getattr(case, "gap", None):
+        marks.append(pytest.mark.xfail(strict=True, reason=case.gap))
     return pytest.param(case, id=case.id, marks=marks)
+
+
+def graded_bundle(case, tmp_path_factory, labels_csv, labels) -> tuple[dict, tuple]:
+    """results.json of the bundle ``case`` is graded in (graded once per worker), and the bundle."""
+    bundle = _BUNDLE_OF[case.id]
+    key = tuple(c.id for c in bundle)
+    if key not in _graded_bundles:
+        root = tmp_path_factory.mktemp("bundle")
+        _graded_bundles[key] = grade(corpus.build_bundle(bundle, root / "submission", labels_csv), root, labels)
+    return _graded_bundles[key], bundle
+
+
+def test_bundles_hold_every_case_once_and_one_case_per_notebook():
+    for cases, grouped in ((MUTANTS, MUTANT_BUNDLES), (VARIANTS, VARIANT_BUNDLES)):
+        assert sorted(c.id for bundle in grouped for c in bundle) == sorted(c.id for c in cases)
+        assert all(len({c.notebook for c in bundle}) == len(bundle) for bundle in grouped)
+    assert len(MUTANT_BUNDLES) < len(MUTANTS) and len(VARIANT_BUNDLES) < len(VARIANTS)
 
 
 def test_corpus_ids_are_unique_and_every_suite_part_has_mutants():
@@ -121,11 +153,14 @@ def test_source_notebooks_get_every_autograded_point(tmp_path, labels_csv, label
     assert_full_marks(result, PARTS)
     assert result["score"] == pytest.approx(sum(course_config.AUTOGRADED_POINTS.values()), abs=0.01)
     assert result["extra_data"]["problems"] == []
+    timings = result["extra_data"]["timings"]   # the profile `grade -v` and the benchmark print
+    assert {"student: torch + kit imports", "student: exports", "judge: program loading", "judge: checks"} <= set(timings)
+    assert 0 < timings["student: exports"] < timings[profile.TOTAL] == pytest.approx(result["execution_time"], abs=0.01)
 
 
-@pytest.mark.parametrize("variant", [_with_gap(v) for v in VARIANTS])
-def test_valid_variant_gets_full_marks(variant, tmp_path, labels_csv, labels):
-    result = grade(build_case(variant, tmp_path / "submission", labels_csv), tmp_path, labels)
+@pytest.mark.parametrize("variant", [_in_bundle(v) for v in VARIANTS])
+def test_valid_variant_gets_full_marks(variant, tmp_path_factory, labels_csv, labels):
+    result, _ = graded_bundle(variant, tmp_path_factory, labels_csv, labels)
     assert_full_marks(result, PARTS)
     assert_notes(result, variant.notes)
     extra = result["extra_data"]
@@ -133,10 +168,11 @@ def test_valid_variant_gets_full_marks(variant, tmp_path, labels_csv, labels):
         "judged on its programs, none refused (every call in the judge's closed op set) or unlike the live model"
 
 
-@pytest.mark.parametrize("mutant", [_with_gap(m) for m in MUTANTS])
-def test_mutant_loses_what_the_rubric_decides_exactly_where_it_is_wrong(mutant, tmp_path, labels_csv, labels):
-    result = grade(build_case(mutant, tmp_path / "submission", labels_csv), tmp_path, labels)
-    assert_loses(result, mutant.loses)
+@pytest.mark.parametrize("mutant", [_in_bundle(m) for m in MUTANTS])
+def test_mutant_loses_what_the_rubric_decides_exactly_where_it_is_wrong(mutant, tmp_path_factory, labels_csv, labels):
+    result, bundle = graded_bundle(mutant, tmp_path_factory, labels_csv, labels)
+    touched = {part for case in bundle if case is not mutant for part in case.loses}   # their own tests' business
+    assert_loses(result, mutant.loses, elsewhere=[part for part in PARTS if part not in touched])
     extra = result["extra_data"]
     assert extra["needs_manual_grading"] == {} and extra["staff_message"] is None, \
         "judged on its programs, none refused (every call in the judge's closed op set) or unlike the live model"

@@ -23,8 +23,34 @@ def _warm() -> None:
     import torch  # noqa: F401
     import torch._export.serde.serialize  # noqa: F401 - the loader's imports (torch._dynamo among them)
 
-    import autograder.judge.archive  # noqa: F401
+    import autograder.judge.archive
     import autograder.judge.program  # noqa: F401
+
+    autograder.judge.archive.remember_schema_hints()
+    _load_a_program_of_our_own()
+
+
+def _load_a_program_of_our_own() -> None:
+    """Load a small program the kit exports itself: the loader's first use (its lazy imports, sympy's parser,
+    the fake-tensor caches) costs a second, paid here once instead of in every forked judging. torch.export
+    asks where a temporary folder would be (it writes nothing there): the judge has none, so it is told the
+    read-only compile cache's."""
+    import io
+    import tempfile
+
+    import torch
+
+    tempfile.tempdir = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or tempfile.tempdir
+    try:
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                    torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        exported = torch.export.export(model, (torch.randn(2, 3, 8, 8),),
+                                       dynamic_shapes=({0: torch.export.Dim.AUTO},), strict=False)
+        archive = io.BytesIO()
+        torch.export.save(exported, archive)
+        torch.export.load(io.BytesIO(archive.getvalue())).module()(torch.randn(3, 3, 8, 8))
+    finally:   # a judging's pytest writes its captures into its own folder (the working one, found again)
+        tempfile.tempdir = None
 
 
 def _judge(request: dict) -> int:

@@ -9,12 +9,19 @@ a failed check costs is not the report's business: the parent reads it from the 
 The nonce comes from a pipe ($HW2_NONCE_FD) read when this plugin loads, before any student code exists;
 a report without it is a forgery. When the session is over the process ends with ``os._exit``: student
 ``atexit`` handlers and stray threads never run after the report.
+
+For the staff's profile (``grade -v``, ``make bench-grading``) the report also carries a clock: when this plugin
+loaded, when collection ended and when the session finished (``time.monotonic()``, the parent's clock too), each
+test's ``seconds`` and the seconds of the ``timed`` sections (a module's loading, a program's, the judge's wait
+for the export), each left out of the test or section it ran inside. The parent only ever prints these numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +44,9 @@ _REPORT_PATH = os.environ.get(protocol.REPORT_PATH)
 _items: dict[str, dict] = {}
 _outcomes: dict[str, dict] = {}
 _state = {"finished": False, "exit_status": None, "current": None, "loading": None, "statement": None,
-          "program": None, "problems": {}}
+          "program": None, "problems": {}, "clock": {"plugin": time.monotonic()}, "timings": {}}
+_sections: list[list] = []   # the timed sections and the test now running: [label or None, start, inner seconds]
+_outermost = [0.0]           # seconds of the sections that ran inside no other
 
 
 def _write() -> None:
@@ -48,6 +57,32 @@ def _write() -> None:
     partial = Path(_REPORT_PATH + ".partial")
     partial.write_text(json.dumps(report), encoding="utf-8")
     os.replace(partial, _REPORT_PATH)
+
+
+def _begin(label: str | None) -> None:
+    _sections.append([label, time.monotonic(), 0.0])
+
+
+def _end() -> float:
+    """Ends the innermost section; its seconds, without those of the sections inside it."""
+    _, start, inner = _sections.pop()
+    elapsed = time.monotonic() - start
+    if _sections:
+        _sections[-1][2] += elapsed
+    else:
+        _outermost[0] += elapsed
+    return elapsed - inner
+
+
+@contextlib.contextmanager
+def timed(label: str):
+    """Adds the seconds of the block to ``timings[label]`` (and leaves them out of the enclosing test's)."""
+    _begin(label)
+    try:
+        yield
+    finally:
+        seconds = _end()
+        _state["timings"][label] = _state["timings"].get(label, 0.0) + seconds
 
 
 def mark_loading(key: str | None, statement: str | None = None) -> None:
@@ -91,6 +126,13 @@ def pytest_collection_modifyitems(session, config, items):
     _write()
 
 
+def pytest_collection_finish(session):
+    """The collection's seconds since this plugin loaded (imports, conftests), without the timed sections that
+    ran meanwhile (the judge waits for the export there, and loads the programs already written)."""
+    _state["clock"]["collected"] = time.monotonic()
+    _state["timings"]["collection"] = _state["clock"]["collected"] - _state["clock"]["plugin"] - _outermost[0]
+
+
 def _message(report) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
@@ -100,6 +142,7 @@ def _message(report) -> str:
 
 def pytest_runtest_logstart(nodeid, location):
     _state["current"] = nodeid
+    _begin(None)
     _write()
 
 
@@ -115,10 +158,14 @@ def pytest_runtest_logreport(report):
 
 def pytest_runtest_logfinish(nodeid, location):
     _state["current"] = None
+    seconds = _end()
+    if nodeid in _outcomes:
+        _outcomes[nodeid]["seconds"] = seconds
     _write()
 
 
 def pytest_sessionfinish(session, exitstatus):
+    _state["clock"]["finished"] = time.monotonic()
     _state["exit_status"] = int(exitstatus)
     _state["finished"] = int(exitstatus) in (0, 1, 5) and all(nodeid in _outcomes for nodeid in _items)  # 5: no test
     _write()

@@ -92,7 +92,8 @@ def student_module(key: str):
         elif key in _BROKEN_MODULES:
             _loaded[key] = f"{NOTEBOOK_NAMES[key]} does not load: {_BROKEN_MODULES[key]}"
         else:
-            _loaded[key] = _load(key, path)
+            with report_plugin.timed(f"load {key}"):
+                _loaded[key] = _load(key, path)
     result = _loaded[key]
     if isinstance(result, str):
         pytest.fail(result, pytrace=False)

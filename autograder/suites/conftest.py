@@ -60,9 +60,11 @@ def _seeded():
 def _manifest() -> dict:
     """programs.json, once the parent has written it (the judge starts beside the export and waits here)."""
     path = Path(os.environ[protocol.MANIFEST])
-    while not path.is_file():
-        _load_early(Path(os.environ[protocol.PROGRAMS_DIR]))
-        time.sleep(0.02)
+    if not path.is_file():
+        with report_plugin.timed("wait"):
+            while not path.is_file():
+                _load_early(Path(os.environ[protocol.PROGRAMS_DIR]))
+                time.sleep(0.02)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -84,7 +86,8 @@ def _load_early(folder: Path) -> None:
             continue
         report_plugin.mark_program(program_id)
         try:
-            _early[program_id] = (stamp, load_program(path))
+            with report_plugin.timed(f"program {program_id}"):
+                _early[program_id] = (stamp, load_program(path))
         except Exception:   # noqa: BLE001 - refused or broken: program() loads it again and says why
             _early[program_id] = (stamp, None)
         finally:
@@ -115,7 +118,8 @@ def program(program_id: str) -> Program:
         else:
             report_plugin.mark_program(program_id)
             try:
-                _loaded[program_id] = load_program(path)
+                with report_plugin.timed(f"program {program_id}"):
+                    _loaded[program_id] = load_program(path)
             except UnsafeProgram as error:
                 _loaded[program_id] = f"the exported program was refused: {error}"
             except ProgramTooLarge as error:

@@ -35,6 +35,7 @@ import torch
 
 from autograder.expectations import RESNET20_MAPS, RESNET20_WIDTHS, assert_logits, assert_resnet20_parameters
 from autograder.judge.program import Program
+from autograder.student_side.probes import EXAMPLE_BATCH
 from autograder.suites.conftest import (backward, batchnorm_fed_by_each_conv, conv_layers, images, linear_layers,
                                         program, run, trace, trainable_parameters)
 
@@ -74,7 +75,7 @@ def test_output_shape(n):
 @pytest.mark.deduction(1 / 8)
 def test_num_classes():
     """ResNet20(num_classes=100) gives 100 outputs"""
-    _logits(_model(num_classes=100), "eval", images(2), classes=100)
+    _logits(_model(num_classes=100), "eval", images(EXAMPLE_BATCH), classes=100)   # exported with static shapes
 
 
 @pytest.mark.deduction(1 / 8)

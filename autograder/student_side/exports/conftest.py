@@ -27,6 +27,18 @@ from autograder.student_side.probes import EXAMPLE_BATCH, SWISH_CALL
 from autograder.student_side.student_code import call_student, grading_device, where_in_student_code
 
 
+def _skip_the_canonical_form_test() -> None:
+    """``torch.export.save`` deep-copies and canonicalizes every program only to test that its canonical form is
+    well defined, and throws the result away (``serialize.py``: "Test canonical form is well defined"): a third
+    of saving a ResNet-20. The file written is the same without it."""
+    from torch._export.serde import serialize
+
+    serialize.canonicalize = lambda program, constants=None: program
+
+
+_skip_the_canonical_form_test()
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
