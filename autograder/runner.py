@@ -93,17 +93,15 @@ class SandboxPolicy:
 @dataclass(frozen=True)
 class Stage:
     """One kind of child: which test files it runs (``<prefix><part>.py`` in ``folder``, a package folder of
-    the kit), which kit folders it may read and whether student code runs in it."""
+    the kit) and whether student code runs in it."""
     name: str
     folder: str                  # below autograder/
     prefix: str
-    kit_mounts: tuple[str, ...]  # below autograder/ (folders or files), mounted read-only; inside bwrap the rest
-    #                              of the kit is absent
     student_code: bool
 
 
-EXPORT = Stage("export", "student_side/exports", "export_", ("student_side",), True)
-JUDGE = Stage("judge", "suites", "test_", (), False)   # runs in a warm judge, which mounts autograder/ itself
+EXPORT = Stage("export", "student_side/exports", "export_", True)   # a child of the zygote, with bwrap
+JUDGE = Stage("judge", "suites", "test_", False)                    # a child of the warm judge
 
 
 @dataclass
@@ -148,56 +146,50 @@ class Forgery(Exception):
 
 @dataclass
 class _Layout:
-    """Where everything is, as the student's process sees it (inside bwrap the paths are fixed and short), and
-    the host folders it may write."""
+    """Where everything is for the subprocess fallback's student process, and the host folders it may write."""
     tests: Path
     student: Path
     programs: Path
     report: Path
     home: Path
     python_path: list[Path]
-    mounts: list[sandbox.Mount]
     writable: list[Path]
 
 
-def _layout(stage: Stage, private: Path, student_dir: Path, programs: Path, use_bwrap: bool,
-            user: int | None) -> _Layout:
+def _layout(private: Path, student_dir: Path, programs: Path, user: int | None) -> _Layout:
+    """The subprocess fallback's layout (with bwrap, the student process is a child of the zygote)."""
     (private / "report").mkdir()
     (private / "home").mkdir()
     if user is not None:   # the fallback's child runs as another user: let it reach its own folders only
         for folder in (private, private / "report", private / "home"):
             os.chown(folder, user, user)
         student_dir.chmod(0o755)
-    if not use_bwrap:
-        return _Layout(KIT_DIR / stage.folder, student_dir, programs, private / "report" / "report.json",
-                       private / "home", [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR], [],
-                       [programs, private / "report", private / "home"])
-    kit, grading = Path("/kit"), Path("/grading")
-    mounts = [sandbox.Mount(KIT_DIR / "__init__.py", kit / "autograder" / "__init__.py")]
-    mounts += [sandbox.Mount(KIT_DIR / folder, kit / "autograder" / folder) for folder in stage.kit_mounts]
-    mounts += [sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", kit / "student_package" / "tools"),
-               sandbox.Mount(student_dir, grading / "student"),
-               sandbox.Mount(programs, grading / "programs", writable=True),
-               sandbox.Mount(private / "report", grading / "report", writable=True)]
-    return _Layout(kit / "autograder" / stage.folder, grading / "student", grading / "programs",
-                   grading / "report" / "report.json", Path("/tmp"), [kit, kit / "student_package"], mounts,
-                   [programs, private / "report"])
+    return _Layout(KIT_DIR / EXPORT.folder, student_dir, programs, private / "report" / "report.json",
+                   private / "home", [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR],
+                   [programs, private / "report", private / "home"])
 
 
-def _child_env(layout: _Layout, device: str, nonce_fd: int, skips: _Skips, probe_seed: int) -> dict:
+def _student_env(student: Path, report: Path, programs: Path, home: Path, context: "_Context",
+                 skips: _Skips) -> dict:
+    """What the student process reads (paths as it sees them)."""
+    return {"HOME": str(home), "TMPDIR": str(home),
+            protocol.STUDENT_DIR: str(student), protocol.REPORT_PATH: str(report),
+            protocol.PROGRAMS_DIR: str(programs), protocol.GRADING_DEVICE: context.device,
+            protocol.PROBE_SEED: str(context.probe_seed),
+            protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS}),
+            protocol.BROKEN_MODULES: json.dumps(skips.modules),
+            protocol.SKIPPED_STATEMENTS: json.dumps(skips.statements)}
+
+
+def _child_env(layout: _Layout, context: "_Context", nonce_fd: int, skips: _Skips) -> dict:
+    """The subprocess fallback's whole environment."""
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-        "HOME": str(layout.home), "TMPDIR": str(layout.home),
         "PYTHONPATH": os.pathsep.join(str(p) for p in layout.python_path),
         "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg",
         # The suites use tiny batches: one thread is as fast, and parallel gradings do not fight over cores.
-        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        protocol.STUDENT_DIR: str(layout.student), protocol.REPORT_PATH: str(layout.report),
-        protocol.PROGRAMS_DIR: str(layout.programs), protocol.GRADING_DEVICE: device,
-        protocol.NONCE_FD: str(nonce_fd), protocol.PROBE_SEED: str(probe_seed),
-        protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS}),
-        protocol.BROKEN_MODULES: json.dumps(skips.modules), protocol.SKIPPED_STATEMENTS: json.dumps(skips.statements),
-    }
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", protocol.NONCE_FD: str(nonce_fd),
+        **_student_env(layout.student, layout.report, layout.programs, layout.home, context, skips)}
     return env | _passed_through()
 
 
@@ -305,6 +297,7 @@ class _Context:
     probe_seed: int
     judge: warm_judge.WarmJudge
     folder: Path                      # this submission's folder in the warm judge's inbox
+    export_folder: Path | None = None  # ... and in its zygote's (bwrap): the modules, programs, each run's files
     judged: list[str] | None = None   # the parts the judge decides, known once the export is over
     exports: list[dict] = field(default_factory=list)   # the export stage's outcomes, for the manifest
     unloadable: dict[str, str] = field(default_factory=dict)   # program id -> why the judge cannot load it
@@ -341,15 +334,14 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
     nonce = secrets.token_hex(16)
     report = attempt_dir / "report" / "report.json"
     env = {protocol.STUDENT_DIR: str(judge.inside(context.folder / "student")),
-           protocol.PROGRAMS_DIR: str(judge.inside(context.programs)),
+           protocol.PROGRAMS_DIR: str(judge.inside_exports(context.programs) if context.use_bwrap
+                                      else judge.inside(context.programs)),
            protocol.MANIFEST: str(judge.inside(context.manifest)),
            protocol.REPORT_PATH: str(judge.inside(report)), protocol.GRADING_DEVICE: context.device,
            protocol.PROBE_SEED: str(context.probe_seed), protocol.UNLOADABLE: json.dumps(sorted(context.unloadable)),
            protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})}
-    argv = [*(str(tests / f"{JUDGE.prefix}{part}.py") for part in parts), "-c", str(tests / "pytest.ini"),
-            "--rootdir", str(tests), "-q", "-p", "no:cacheprovider", "-p", "autograder.student_side.report_plugin"]
     started = time.monotonic()
-    finished = judge.run(argv, env=env, cwd=attempt_dir, log=attempt_dir / "log.txt", nonce=nonce,
+    finished = judge.run(_pytest_args(JUDGE, tests, parts), env=env, cwd=attempt_dir, log=attempt_dir / "log.txt", nonce=nonce,
                          memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
                          should_stop=_Watch(report, nonce, context.policy, context.deadline, [],
                                             waiting=context.manifest_missing))
@@ -363,32 +355,59 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
         return _Attempt(finished, None, str(forgery), started, ended)
 
 
+def _pytest_args(stage: Stage, tests: Path, parts: list[str]) -> list[str]:
+    """pytest's arguments for ``parts`` of ``stage``, its files in ``tests`` (as the child sees that folder)."""
+    return [*(str(tests / f"{stage.prefix}{part}.py") for part in parts), "-c", str(tests / "pytest.ini"),
+            "--rootdir", str(tests), "-q", "-p", "no:cacheprovider", "-p", "autograder.student_side.report_plugin"]
+
+
+def _export_in_zygote(context: _Context, parts: list[str], skips: _Skips) -> _Attempt:
+    """One run of the export stage in a forked child of the zygote (bwrap), watched like any child; its whole
+    inbox counts against the disk budget."""
+    judge = context.judge
+    if not judge.zygote.alive():   # an earlier run of this submission was stopped: a fresh zygote, same inbox
+        warm_judge.restart_zygote(judge)
+    zygote, attempt_dir = judge.zygote, context.export_folder / secrets.token_hex(8)
+    for folder in (attempt_dir / "report", attempt_dir / "home"):
+        folder.mkdir(parents=True)
+    nonce = secrets.token_hex(16)
+    report = attempt_dir / "report" / "report.json"
+    env = _student_env(zygote.inside(context.export_folder / "student"), zygote.inside(report),
+                       zygote.inside(context.programs), zygote.inside(attempt_dir / "home"), context, skips)
+    started = time.monotonic()
+    finished = zygote.run(_pytest_args(EXPORT, warm_judge.KIT_INSIDE / EXPORT.folder, parts), env=env,
+                          cwd=attempt_dir / "home", log=attempt_dir / "log.txt", nonce=nonce,
+                          memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
+                          should_stop=_Watch(report, nonce, context.policy, context.deadline, [zygote.inbox]))
+    ended = time.monotonic()
+    try:
+        return _Attempt(finished, _read_report(report, nonce), None, started, ended)
+    except Forgery as forgery:
+        return _Attempt(finished, None, str(forgery), started, ended)
+
+
 def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) -> _Attempt:
     if stage is JUDGE:
         return _judge_once(context, parts)
     _empty(context.programs)   # what an earlier run wrote (its programs, or what filled the disk) starts over
+    if context.use_bwrap:
+        return _export_in_zygote(context, parts, skips)
     with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private_name:
         private = Path(private_name)
-        layout = _layout(stage, private, context.student_dir, context.programs, context.use_bwrap, context.user)
+        layout = _layout(private, context.student_dir, context.programs, context.user)
         nonce = secrets.token_hex(16)
         read_end, write_end = os.pipe()
         os.write(write_end, nonce.encode("ascii"))
         os.close(write_end)
-        files = [layout.tests / f"{stage.prefix}{part}.py" for part in parts]
-        argv = [sys.executable, "-m", "pytest", *map(str, files), "-c", str(layout.tests / "pytest.ini"),
-                "--rootdir", str(layout.tests), "-q", "-p", "no:cacheprovider",
-                "-p", "autograder.student_side.report_plugin"]
-        if context.use_bwrap:
-            argv = sandbox.bwrap_command(argv, layout.mounts, gpu=context.device == "cuda")
+        argv = [sys.executable, "-m", "pytest", *_pytest_args(EXPORT, layout.tests, parts)]
         host_report = private / "report" / "report.json"
         watch = _Watch(host_report, nonce, context.policy, context.deadline, layout.writable)
         started = time.monotonic()
         try:
             finished = sandbox.run_watched(
-                argv, env=_child_env(layout, context.device, read_end, skips, context.probe_seed),
-                cwd=private / "home", memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
-                should_stop=watch, file_bytes=protocol.PROGRAM_MAX_BYTES, pass_fds=(read_end,),
-                use_bwrap=context.use_bwrap, user=context.user)
+                argv, env=_child_env(layout, context, read_end, skips), cwd=private / "home",
+                memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes, should_stop=watch,
+                file_bytes=protocol.PROGRAM_MAX_BYTES, pass_fds=(read_end,), user=context.user)
         finally:
             os.close(read_end)
         ended = time.monotonic()
@@ -587,11 +606,15 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
     judge = warm_judge.acquire(device, use_bwrap, _judge_env())
     run.timings["grader: judge start (none warm)"] = round(time.monotonic() - started, 3)
     folder = judge.new_folder()
-    context = _Context(student_dir, folder / "programs", device, policy, started + policy.total_timeout_s,
-                       use_bwrap, user, probe_seed=secrets.randbelow(2**31), judge=judge, folder=folder)
+    export_folder = judge.zygote.new_folder() if use_bwrap else None
+    context = _Context(student_dir, (export_folder or folder) / "programs", device, policy,
+                       started + policy.total_timeout_s, use_bwrap, user, probe_seed=secrets.randbelow(2**31),
+                       judge=judge, folder=folder, export_folder=export_folder)
     try:
         context.programs.mkdir()
         shutil.copytree(student_dir, folder / "student")   # read as text by the judge's Swish source check
+        if export_folder is not None:
+            shutil.copytree(student_dir, export_folder / "student")   # loaded by the zygote's child
         if user is not None:
             os.chown(context.programs, user, user)
         judge_run = SuiteRun(device=device)
@@ -622,7 +645,9 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
             return _finish(run, started)
         _grade_by_hand(run, manual)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for submission_folder in (folder, export_folder):
+            if submission_folder is not None:
+                shutil.rmtree(submission_folder, ignore_errors=True)
         warm_judge.release(context.judge, clean=context.judge_clean and run.status not in ("error", "tampered"))
     return _finish(run, started)
 

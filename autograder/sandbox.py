@@ -265,6 +265,20 @@ def run_watched(argv: list[str], *, env: dict, cwd: Path, memory_mb: float, max_
                     peak_memory_mb=peak)
 
 
+def file_tail(path: Path) -> str:
+    """The last ``OUTPUT_TAIL_BYTES`` of the log at ``path``, read as hostile data: a regular file only (never
+    through a link, never blocking on a FIFO), '' when there is none."""
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return ""
+            handle.seek(max(0, size - OUTPUT_TAIL_BYTES))
+            return handle.read(OUTPUT_TAIL_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 class _Tail:
     """Drains a pipe in a thread and keeps only its last OUTPUT_TAIL_BYTES (the child may print forever)."""
 

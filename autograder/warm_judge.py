@@ -32,37 +32,47 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import course_config
 from autograder import sandbox
+from autograder.student_side.protocol import PROGRAM_MAX_BYTES
 
 KIT_DIR = Path(__file__).resolve().parent
+STUDENT_PACKAGE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID   # holds tools/
 KIT_INSIDE = Path("/kit/autograder")       # where the judge sees the kit's autograder/ package (bwrap)
+STUDENT_PACKAGE_INSIDE = Path("/kit/student_package")
 INBOX_INSIDE = Path("/grading/inbox")
+EXPORTS_INSIDE = Path("/grading/exports")  # the zygote's inbox, read-only, as its judge sees it
 CACHE_INSIDE = Path("/grading/torch-cache")
 READY_TIMEOUT_S = 180
 FILE_BYTES = 16 * 2**20                    # no file a judge writes (a report, a log) grows past this
-# Isolated mode ignores PYTHONPATH: the kit's folder is the one entry added to sys.path, read-only.
-_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from autograder.judge.server import main; main()"
+# Isolated mode ignores PYTHONPATH: the kit's folders are added to sys.path from the arguments, read-only.
+_BOOTSTRAP = "import sys; sys.path[:0] = sys.argv[2:]; import importlib; importlib.import_module(sys.argv[1]).main()"
 _pool: dict[tuple, list["WarmJudge"]] = {}
 _lock = threading.Lock()
 _live: list["WarmJudge"] = []
 
 
-class WarmJudge:
+class _Server:
+    """A sandboxed fork server (``student_side/fork_server.py``) and its inbox, the one folder it may write."""
+    module = ""                        # the server's module, run by the bootstrap
+    paths: tuple[Path, ...] = ()       # its sys.path entries, as it sees them (bwrap) ...
+    host_paths: tuple[Path, ...] = ()  # ... and without bwrap
+
     def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None):
         self.device, self.use_bwrap, self.env = device, use_bwrap, env
         if inbox is None:
-            inbox = Path(tempfile.mkdtemp(prefix="hw2-judge-")) / "inbox"
+            inbox = Path(tempfile.mkdtemp(prefix=f"hw2-{type(self).__name__.lower()}-")) / "inbox"
             inbox.mkdir(mode=0o711)
             inbox.parent.chmod(0o711)
         self.inbox = inbox
         # torch's compile cache: its folder must exist when torch._dynamo is imported (the default one asks for
-        # a writable temporary folder); the judge compiles nothing, so it stays empty (read-only in bwrap)
+        # a writable temporary folder); nothing is compiled, so it stays empty (read-only in bwrap)
         self._cache = self.inbox.parent / "torch-cache"
         self._cache.mkdir(mode=0o700, exist_ok=True)
-        kit = KIT_INSIDE.parent if use_bwrap else KIT_DIR.parent
-        argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(kit)]
+        paths = self.paths if use_bwrap else self.host_paths
+        argv = [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, self.module, *map(str, paths)]
         if use_bwrap:
-            mounts = [sandbox.Mount(KIT_DIR, KIT_INSIDE), sandbox.Mount(self.inbox, INBOX_INSIDE, writable=True),
+            mounts = [*self._mounts(), sandbox.Mount(self.inbox, INBOX_INSIDE, writable=True),
                       sandbox.Mount(self._cache, CACHE_INSIDE)]
             argv = sandbox.bwrap_command(argv, mounts, gpu=device == "cuda", tmp=False)
         env = env | {"TORCHINDUCTOR_CACHE_DIR": str(CACHE_INSIDE if use_bwrap else self._cache)}
@@ -71,16 +81,22 @@ class WarmJudge:
             self.process = subprocess.Popen(
                 argv, cwd=self.inbox if not use_bwrap else "/", env=env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-                preexec_fn=sandbox.limit_resources(FILE_BYTES))
-        self._base_processes = 3 if use_bwrap else 1   # bwrap adds two processes around the server
+                preexec_fn=sandbox.limit_resources(self.file_bytes))
         answer = self._answer(time.monotonic() + READY_TIMEOUT_S)
         if answer != {"ready": True}:
             text = self._log.read_text(errors="replace")[-500:]
             self.discard()
-            raise RuntimeError(f"the warm judge did not start: {text.strip() or answer}")
+            raise RuntimeError(f"the {self.what} did not start: {text.strip() or answer}")
+        self._base = set(sandbox._descendants(self.process.pid))   # bwrap's processes and the server
+
+    what = "fork server"
+    file_bytes = FILE_BYTES
+
+    def _mounts(self) -> list[sandbox.Mount]:
+        return []
 
     def inside(self, host: Path) -> Path:
-        """Where a host path of the inbox is, as the judge sees it."""
+        """Where a host path of the inbox is, as the server sees it."""
         return INBOX_INSIDE / host.relative_to(self.inbox) if self.use_bwrap else host
 
     def new_folder(self) -> Path:
@@ -106,10 +122,14 @@ class WarmJudge:
                 return None
         return None
 
+    def _counted(self, pids: list[int]) -> list[int]:
+        """The processes whose memory a request's limit counts."""
+        return pids
+
     def run(self, argv: list[str], *, env: dict, cwd: Path, log: Path, nonce: str, memory_mb: float,
             max_processes: int, should_stop: Callable[[], sandbox.Stop | None]) -> sandbox.Finished:
-        """One judging, watched until it ends (``argv`` is pytest's, paths as the judge sees them). A judging
-        that is stopped, or leaves a process behind, takes the judge down."""
+        """One request, watched until it ends (``argv`` is pytest's, paths as the server sees them). A request
+        that is stopped, or leaves a process behind, takes the server down."""
         request = {"argv": argv, "env": env, "cwd": str(self.inside(cwd)), "log": str(self.inside(log)),
                    "nonce": nonce}
         stop, peak, answer = None, 0.0, None
@@ -120,11 +140,11 @@ class WarmJudge:
             return sandbox.Finished(exit_code=None, stop=None, output="", peak_memory_mb=0.0)
         while answer is None:
             pids = sandbox._descendants(self.process.pid)
-            resident = sandbox._resident_mb(pids)
+            resident = sandbox._resident_mb(self._counted(pids))
             peak = max(peak, resident)
             if resident > memory_mb:
                 stop = sandbox.Stop("memory", f"used {resident:,.0f} MB of memory (the limit is {memory_mb:,.0f} MB)")
-            elif len(pids) - self._base_processes > max_processes:
+            elif len(pids) - len(self._base) > max_processes:
                 stop = sandbox.Stop("processes", f"started {len(pids):,} processes (the limit is {max_processes})")
             elif not self.alive():
                 break
@@ -141,14 +161,18 @@ class WarmJudge:
                     answer = {"exit": None}
         if stop is not None or answer is None or not isinstance(answer.get("exit"), int) or self._stray():
             self.close()
-        output = log.read_bytes()[-sandbox.OUTPUT_TAIL_BYTES:].decode("utf-8", "replace") if log.exists() else ""
+        output = sandbox.file_tail(log)   # a zygote's child could have made it a link or a FIFO
         exit_code = answer.get("exit") if stop is None and isinstance(answer, dict) else None
         return sandbox.Finished(exit_code=exit_code if isinstance(exit_code, int) else None, stop=stop,
                                 output=output, peak_memory_mb=peak)
 
     def _stray(self) -> bool:
-        """Whether a process of the last judging is still running beside the server."""
-        return len(sandbox._descendants(self.process.pid)) > self._base_processes
+        """Whether a process of the last request is still running beside the server."""
+        return len(sandbox._descendants(self.process.pid)) > len(self._base)
+
+    def clean(self) -> bool:
+        """Alive, no process of a request left, its inbox and cache empty again."""
+        return self.alive() and not self._stray() and _empty(self.inbox) and _empty(self._cache)
 
     def close(self) -> None:
         """Stop the process (its inbox stays, for ``restart``)."""
@@ -164,15 +188,77 @@ class WarmJudge:
                 _live.remove(self)
 
 
+class Zygote(_Server):
+    """The student process's zygote (``student_side/zygote.py``), bwrap only: it sees the kit's
+    ``student_side`` package and the students' ``tools``, and writes only its inbox, which holds the one
+    submission it serves (its modules, the programs its child exports, that child's report, log and home).
+    Only the child's own processes count against the memory limit (the zygote's pages are shared with it)."""
+    module = "autograder.student_side.zygote"
+    paths = (KIT_INSIDE.parent, STUDENT_PACKAGE_INSIDE)
+    what = "student process's zygote"
+
+    file_bytes = PROGRAM_MAX_BYTES   # the largest file a child writes: one program
+
+    def _mounts(self) -> list[sandbox.Mount]:
+        return [sandbox.Mount(KIT_DIR / "__init__.py", KIT_INSIDE / "__init__.py"),
+                sandbox.Mount(KIT_DIR / "student_side", KIT_INSIDE / "student_side"),
+                sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", STUDENT_PACKAGE_INSIDE / "tools")]
+
+    def _counted(self, pids: list[int]) -> list[int]:
+        return [pid for pid in pids if pid not in self._base]
+
+
+class WarmJudge(_Server):
+    """A warm judge (``judge/server.py``): the kit's ``autograder/`` read-only, its inbox, and (bwrap) its
+    student process's zygote, whose inbox it reads at ``EXPORTS_INSIDE``: each grading slot is such a pair."""
+    module = "autograder.judge.server"
+    paths = (KIT_INSIDE.parent,)
+    host_paths = (KIT_DIR.parent,)
+    what = "warm judge"
+
+    def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None,
+                 zygote: Zygote | None = None):
+        self.zygote = zygote if zygote is not None or not use_bwrap else Zygote(device, use_bwrap, env)
+        try:
+            super().__init__(device, use_bwrap, env, inbox)
+        except RuntimeError:
+            if self.zygote is not None:
+                self.zygote.discard()
+            raise
+
+    def _mounts(self) -> list[sandbox.Mount]:
+        return [sandbox.Mount(KIT_DIR, KIT_INSIDE), sandbox.Mount(self.zygote.inbox, EXPORTS_INSIDE)]
+
+    def inside_exports(self, host: Path) -> Path:
+        """Where a host path of the zygote's inbox is, as the judge sees it."""
+        return EXPORTS_INSIDE / host.relative_to(self.zygote.inbox)
+
+    def clean(self) -> bool:
+        return super().clean() and (self.zygote is None or self.zygote.clean())
+
+    def discard(self) -> None:
+        super().discard()
+        if self.zygote is not None:
+            self.zygote.discard()
+
+
 def restart(judge: WarmJudge) -> WarmJudge:
-    """A new warm judge on the inbox of one that was stopped (the submission's folder stays for its rerun)."""
+    """A new warm judge on the inbox of one that was stopped (the submission's folder stays for its rerun),
+    beside the same zygote."""
     judge.close()
-    fresh = WarmJudge(judge.device, judge.use_bwrap, judge.env, inbox=judge.inbox)
+    fresh = WarmJudge(judge.device, judge.use_bwrap, judge.env, inbox=judge.inbox, zygote=judge.zygote)
     with _lock:
         if judge in _live:
             _live.remove(judge)
         _live.append(fresh)
     return fresh
+
+
+def restart_zygote(judge: WarmJudge) -> Zygote:
+    """A new zygote for ``judge`` on the inbox of one that was stopped (its judge keeps reading that folder)."""
+    judge.zygote.close()
+    judge.zygote = Zygote(judge.device, judge.use_bwrap, judge.env, inbox=judge.zygote.inbox)
+    return judge.zygote
 
 
 def acquire(device: str, use_bwrap: bool, env: dict) -> WarmJudge:
@@ -193,8 +279,9 @@ def acquire(device: str, use_bwrap: bool, env: dict) -> WarmJudge:
 
 def release(judge: WarmJudge, *, clean: bool) -> None:
     """Back to the pool when ``clean`` (the caller's judgings were: nothing stopped, crashed or was refused),
-    the judge is alive with no stray process, and its inbox is empty again; otherwise discarded."""
-    if clean and judge.alive() and not judge._stray() and _empty(judge.inbox) and _empty(judge._cache):
+    and the judge and its zygote are alive with no stray process and empty inboxes again; otherwise discarded
+    (both)."""
+    if clean and judge.clean():
         with _lock:
             _pool.setdefault((judge.device, judge.use_bwrap), []).append(judge)
     else:

@@ -56,9 +56,10 @@ def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blame
     limit = round(max(1.0, (time.monotonic() - started) / 3), 1)
     policy = runner.SandboxPolicy(kind="bwrap", part_timeout_s=limit)
     judge = warm_judge.acquire("cpu", True, runner._judge_env())
-    folder = judge.new_folder()
-    context = runner._Context(tmp_path, folder / "programs", "cpu", policy, time.monotonic() + 120, True, None,
-                              probe_seed=secrets.randbelow(2**31), judge=judge, folder=folder)
+    folder, export_folder = judge.new_folder(), judge.zygote.new_folder()
+    context = runner._Context(tmp_path, export_folder / "programs", "cpu", policy, time.monotonic() + 120, True,
+                              None, probe_seed=secrets.randbelow(2**31), judge=judge, folder=folder,
+                              export_folder=export_folder)
     try:
         context.programs.mkdir()
         (folder / "student").mkdir()
@@ -70,6 +71,7 @@ def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blame
         outcomes = runner._run_stage(runner.JUDGE, context, ["simplenn"], run)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(export_folder, ignore_errors=True)
         warm_judge.release(context.judge, clean=context.judge_clean)
     assert run.status == "timeout" and run.staff_message is None, (run.status, run.staff_message)
     assert outcomes and all(not outcome["passed"] for outcome in outcomes)
