@@ -368,15 +368,14 @@ def _export_in_zygote(context: _Context, parts: list[str], skips: _Skips) -> _At
     if not judge.zygote.alive():   # an earlier run of this submission was stopped: a fresh zygote, same inbox
         warm_judge.restart_zygote(judge)
     zygote, attempt_dir = judge.zygote, context.export_folder / secrets.token_hex(8)
-    for folder in (attempt_dir / "report", attempt_dir / "home"):
-        folder.mkdir(parents=True)
+    (attempt_dir / "report").mkdir(parents=True)
     nonce = secrets.token_hex(16)
     report = attempt_dir / "report" / "report.json"
     env = _student_env(zygote.inside(context.export_folder / "student"), zygote.inside(report),
-                       zygote.inside(context.programs), zygote.inside(attempt_dir / "home"), context, skips)
+                       zygote.inside(context.programs), Path("/tmp"), context, skips)   # /tmp: the child's own
     started = time.monotonic()
     finished = zygote.run(_pytest_args(EXPORT, warm_judge.KIT_INSIDE / EXPORT.folder, parts), env=env,
-                          cwd=attempt_dir / "home", log=attempt_dir / "log.txt", nonce=nonce,
+                          cwd="/tmp", log=attempt_dir / "log.txt", nonce=nonce,
                           memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
                           should_stop=_Watch(report, nonce, context.policy, context.deadline, [zygote.inbox]))
     ended = time.monotonic()

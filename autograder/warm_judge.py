@@ -58,7 +58,7 @@ class _Server:
     paths: tuple[Path, ...] = ()       # its sys.path entries, as it sees them (bwrap) ...
     host_paths: tuple[Path, ...] = ()  # ... and without bwrap
 
-    def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None):
+    def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None, *, wait: bool = True):
         self.device, self.use_bwrap, self.env = device, use_bwrap, env
         if inbox is None:
             inbox = Path(tempfile.mkdtemp(prefix=f"hw2-{type(self).__name__.lower()}-")) / "inbox"
@@ -74,7 +74,7 @@ class _Server:
         if use_bwrap:
             mounts = [*self._mounts(), sandbox.Mount(self.inbox, INBOX_INSIDE, writable=True),
                       sandbox.Mount(self._cache, CACHE_INSIDE)]
-            argv = sandbox.bwrap_command(argv, mounts, gpu=device == "cuda", tmp=False)
+            argv = sandbox.bwrap_command(argv, mounts, gpu=device == "cuda", tmp=self.tmp)
         env = env | {"TORCHINDUCTOR_CACHE_DIR": str(CACHE_INSIDE if use_bwrap else self._cache)}
         self._log = self.inbox.parent / "server.log"
         with open(self._log, "wb") as log:
@@ -82,6 +82,11 @@ class _Server:
                 argv, cwd=self.inbox if not use_bwrap else "/", env=env, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, start_new_session=True,
                 preexec_fn=sandbox.limit_resources(self.file_bytes))
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait until the server is warm; RuntimeError (and the server discarded) when it does not start."""
         answer = self._answer(time.monotonic() + READY_TIMEOUT_S)
         if answer != {"ready": True}:
             text = self._log.read_text(errors="replace")[-500:]
@@ -91,6 +96,7 @@ class _Server:
 
     what = "fork server"
     file_bytes = FILE_BYTES
+    tmp: bool | str = False   # no /tmp (see sandbox.bwrap_command)
 
     def _mounts(self) -> list[sandbox.Mount]:
         return []
@@ -126,12 +132,13 @@ class _Server:
         """The processes whose memory a request's limit counts."""
         return pids
 
-    def run(self, argv: list[str], *, env: dict, cwd: Path, log: Path, nonce: str, memory_mb: float,
+    def run(self, argv: list[str], *, env: dict, cwd: Path | str, log: Path, nonce: str, memory_mb: float,
             max_processes: int, should_stop: Callable[[], sandbox.Stop | None]) -> sandbox.Finished:
-        """One request, watched until it ends (``argv`` is pytest's, paths as the server sees them). A request
-        that is stopped, or leaves a process behind, takes the server down."""
-        request = {"argv": argv, "env": env, "cwd": str(self.inside(cwd)), "log": str(self.inside(log)),
-                   "nonce": nonce}
+        """One request, watched until it ends (``argv`` is pytest's, paths as the server sees them; ``cwd`` a
+        host path of the inbox, or a string: a path as the child sees it). A request that is stopped, or leaves
+        a process behind, takes the server down."""
+        request = {"argv": argv, "env": env, "cwd": cwd if isinstance(cwd, str) else str(self.inside(cwd)),
+                   "log": str(self.inside(log)), "nonce": nonce}
         stop, peak, answer = None, 0.0, None
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
@@ -198,6 +205,7 @@ class Zygote(_Server):
     what = "student process's zygote"
 
     file_bytes = PROGRAM_MAX_BYTES   # the largest file a child writes: one program
+    tmp = "mount point"              # each child mounts a tmpfs of its own at /tmp, its home
 
     def _mounts(self) -> list[sandbox.Mount]:
         return [sandbox.Mount(KIT_DIR / "__init__.py", KIT_INSIDE / "__init__.py"),
@@ -218,12 +226,17 @@ class WarmJudge(_Server):
 
     def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None,
                  zygote: Zygote | None = None):
-        self.zygote = zygote if zygote is not None or not use_bwrap else Zygote(device, use_bwrap, env)
+        starting = zygote is None and use_bwrap   # then both warm up at once (two cores: half the wait)
+        self.zygote = Zygote(device, use_bwrap, env, wait=False) if starting else zygote
         try:
             super().__init__(device, use_bwrap, env, inbox)
+            if starting:
+                self.zygote.wait_ready()
         except RuntimeError:
             if self.zygote is not None:
                 self.zygote.discard()
+            if self.alive():
+                super().discard()
             raise
 
     def _mounts(self) -> list[sandbox.Mount]:

@@ -13,10 +13,13 @@ writable folder, holding the one submission it serves), discards the zygote (``w
 from __future__ import annotations
 
 import ctypes
+import os
 
 from autograder.student_side.fork_server import exercise_export_and_load, serve
 
-_CLONE_NEWUSER, _CLONE_NEWIPC = 0x10000000, 0x08000000
+_CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNS = 0x10000000, 0x08000000, 0x00020000
+_MS_NOSUID, _MS_NODEV = 2, 4
+TMP_BYTES = 512 * 2**20   # the child's /tmp, its home (a tmpfs: counted as memory, gone with the child)
 
 
 def _warm() -> None:
@@ -37,11 +40,18 @@ def _warm() -> None:
 
 
 def _own_namespaces() -> None:
-    """A user namespace (no capability in any namespace the zygote or a later child uses) and an IPC namespace
-    of the child's own."""
+    """User, IPC and mount namespaces of the child's own (its capabilities reach none the zygote or a later
+    child uses; the mounts it inherits stay locked read-only), and a fresh tmpfs at /tmp, its home: what it
+    writes there, and the IPC objects it makes, end with it."""
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWIPC) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER | CLONE_NEWIPC) failed")
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWIPC | _CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER | CLONE_NEWIPC | CLONE_NEWNS) failed")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:   # the same ids as before, and no other
+            handle.write(text)
+    if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={TMP_BYTES},mode=1777".encode()) != 0:
+        raise OSError(ctypes.get_errno(), "mounting a tmpfs at /tmp failed")
 
 
 def main() -> None:
