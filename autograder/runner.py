@@ -1,8 +1,9 @@
 """Grade the extracted student modules in two sandboxed stages, and decide which outcomes to trust.
 
-1. **Export** (the student's process): ``student_side/exports`` loads the student's code and saves every object
-   the hidden checks need as a ``torch.export`` program, compared with the live object on the same inputs. Its
-   report only says which exports failed and why; whatever it says, no verdict comes from it.
+1. **Export** (the student's process: with bwrap a child forked from the slot's warm zygote, else a sandboxed
+   subprocess): ``student_side/exports`` loads the student's code and saves every object the hidden checks
+   need as a ``torch.export`` program, compared with the live object on the same inputs. Its report only says
+   which exports failed and why; whatever it says, no verdict comes from it.
 2. **Judge** (a process that never runs student code): the hidden suites (``suites/``) load the programs as
    hostile data (``judge/archive.py``: a closed op set, no code), read their graphs and run them on probes
    drawn after the export, and decide every verdict.
@@ -24,7 +25,8 @@ run is stopped (a part ran past ``GRADING_PART_TIMEOUT_S``, the memory, process 
 
 Every file a child writes is hostile data: reports are read with a size cap and any decoding error flags the
 submission, the student's writable folders are counted recursively against a budget (and no file grows past
-``RLIMIT_FSIZE``), and the judge reads only the programs of ``probes.PROGRAMS``.
+``RLIMIT_FSIZE``), and the judge reads only the programs of ``probes.PROGRAMS``. Each child's report also
+carries its clock, from which the parent measures every stage (``autograder/profile.py``; printed only).
 """
 from __future__ import annotations
 

@@ -1,20 +1,23 @@
-"""Warm judges on the host side: a pool of sandboxed ``autograder.judge.server`` processes, one per grading
-running at once, each forking a fresh judge per submission (see that module for why).
+"""Grading slots on the host side: a pool of sandboxed fork servers, one pair per grading running at once: a
+warm judge (``autograder.judge.server``) and, with bwrap, the student process's zygote
+(``autograder.student_side.zygote``). Each forks a fresh child per submission (see those modules for why).
 
-A warm judge lives in the same kind of sandbox as the student's process (bwrap: no network, the kit's
-``autograder/`` read-only, the subprocess fallback otherwise), with less: Python in isolated mode (``-I``: no
-working folder or writable folder on ``sys.path``, no ``PYTHON*`` variables), no ``/tmp``, a read-only root and
-``/dev``, ``RLIMIT_FSIZE``. The only writable place is its *inbox*, where each submission gets a folder of
-its own under a random name (its programs, which the student process writes through its own mount of that
-one folder; a copy of its extracted modules, read as text for the Swish source check; the manifest; one
-folder per judging for the report and the log), deleted when the submission is done.
+Both live in bwrap sandboxes (no network; the subprocess fallback has only the judge, and spawns the student
+process per submission): Python in isolated mode (``-I``: no working folder or writable folder on ``sys.path``,
+no ``PYTHON*`` variables), a read-only root and ``/dev``, no writable ``/tmp``, ``RLIMIT_FSIZE``. The only
+writable place of each is its *inbox*, where each submission gets a folder of its own under a random name,
+deleted when the submission is done. The zygote's sees the kit's ``student_side`` and the students' ``tools``
+read-only; a submission's folder there holds its extracted modules, the programs its child exports and each
+run's report and log. The judge's sees the kit's ``autograder/`` read-only and its zygote's inbox read-only
+(the programs); a submission's folder there holds a copy of its modules (read as text for the Swish source
+check), the manifest and one folder per judging for the report and the log.
 
-Nothing of one judging may reach another. ``run`` watches a judging like ``sandbox.run_watched`` watches a
-child (memory and processes of the whole tree, the caller's ``should_stop``) and kills the judge when it is
-stopped; ``restart`` starts a fresh one on the same inbox for a rerun of that submission. ``release`` puts a
-judge back in the pool only when the caller says its judgings were clean (nothing stopped, crashed or was
-refused), no process of a judging outlived it and its inbox is empty again; any other judge is discarded with
-its inbox. Nothing here runs student code.
+Nothing of one submission may reach another. ``run`` watches a request like ``sandbox.run_watched`` watches a
+child (memory and processes, the caller's ``should_stop``) and kills the server when it is stopped or leaves
+a process behind; ``restart`` and ``restart_zygote`` start a fresh one on the same inbox for a rerun of that
+submission. ``release`` puts a pair back in the pool only when the caller says its judgings were clean
+(nothing stopped, crashed or was refused) and both servers are alive with no stray process and empty inboxes
+again; any other pair is discarded with its inboxes. Nothing here runs student code.
 """
 from __future__ import annotations
 
