@@ -374,10 +374,10 @@ def _export_in_zygote(context: _Context, parts: list[str], skips: _Skips) -> _At
     nonce = secrets.token_hex(16)
     report = attempt_dir / "report" / "report.json"
     env = _student_env(zygote.inside(context.export_folder / "student"), zygote.inside(report),
-                       zygote.inside(context.programs), Path("/tmp"), context, skips)   # /tmp: the child's own
+                       zygote.inside(context.programs), warm_judge.HOME_INSIDE, context, skips)
     started = time.monotonic()
     finished = zygote.run(_pytest_args(EXPORT, warm_judge.KIT_INSIDE / EXPORT.folder, parts), env=env,
-                          cwd="/tmp", log=attempt_dir / "log.txt", nonce=nonce,
+                          cwd=str(warm_judge.HOME_INSIDE), log=attempt_dir / "log.txt", nonce=nonce,
                           memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
                           should_stop=_Watch(report, nonce, context.policy, context.deadline, [zygote.inbox]))
     ended = time.monotonic()

@@ -115,16 +115,17 @@ def _python_paths() -> list[Path]:
     return sorted(paths)
 
 
-def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool, tmp: bool | str = True) -> list[str]:
+def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool, tmp: bool = True,
+                  mount_points: tuple[str, ...] = ()) -> list[str]:
     """``argv`` wrapped in bubblewrap with nothing visible but ``mounts``, Python and the system libraries;
     nothing writable but the writable ``mounts`` and, with ``tmp``, a capped tmpfs at ``/tmp`` (the working
-    folder then; else ``/``, read-only). ``tmp="mount point"``: an empty, read-only ``/tmp`` (the zygote's
-    children each mount a tmpfs of their own there)."""
+    folder then; else ``/``, read-only). ``mount_points``: empty, read-only folders (the zygote's children each
+    mount a tmpfs of their own on one)."""
     command = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--uid", str(NOBODY), "--gid", str(NOBODY),
                "--proc", "/proc", "--dev", "/dev"]
-    if tmp == "mount point":
-        command += ["--dir", "/tmp"]
-    elif tmp:
+    for folder in mount_points:
+        command += ["--dir", folder]
+    if tmp:
         command += ["--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
     for path in _SYSTEM_PATHS:
         if os.path.lexists(path):
@@ -140,8 +141,7 @@ def bwrap_command(argv: list[str], mounts: list[Mount], *, gpu: bool, tmp: bool 
                 command += ["--dev-bind" if path.startswith("/dev") else "--ro-bind", path, path]
     for mount in mounts:
         command += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
-    return command + ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", "/tmp" if tmp is True else "/", "--",
-                      *argv]
+    return command + ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", "/tmp" if tmp else "/", "--", *argv]
 
 
 def fallback_user() -> int | None:

@@ -46,6 +46,9 @@ STUDENT_PACKAGE_INSIDE = Path("/kit/student_package")
 INBOX_INSIDE = Path("/grading/inbox")
 EXPORTS_INSIDE = Path("/grading/exports")  # the zygote's inbox, read-only, as its judge sees it
 CACHE_INSIDE = Path("/grading/torch-cache")
+# A zygote child's home (a tmpfs of its own). Not /tmp: Python and the kit may live below /tmp on the host (a
+# clone in /tmp/...), and a tmpfs there would hide them from the child.
+HOME_INSIDE = Path("/grading/home")
 READY_TIMEOUT_S = 180
 FILE_BYTES = 16 * 2**20                    # no file a judge writes (a report, a log) grows past this
 # Isolated mode ignores PYTHONPATH: the kit's folders are added to sys.path from the arguments, read-only.
@@ -77,7 +80,7 @@ class _Server:
         if use_bwrap:
             mounts = [*self._mounts(), sandbox.Mount(self.inbox, INBOX_INSIDE, writable=True),
                       sandbox.Mount(self._cache, CACHE_INSIDE)]
-            argv = sandbox.bwrap_command(argv, mounts, gpu=device == "cuda", tmp=self.tmp)
+            argv = sandbox.bwrap_command(argv, mounts, gpu=device == "cuda", tmp=False, mount_points=self.mount_points)
         env = env | {"TORCHINDUCTOR_CACHE_DIR": str(CACHE_INSIDE if use_bwrap else self._cache)}
         self._log = self.inbox.parent / "server.log"
         with open(self._log, "wb") as log:
@@ -99,7 +102,7 @@ class _Server:
 
     what = "fork server"
     file_bytes = FILE_BYTES
-    tmp: bool | str = False   # no /tmp (see sandbox.bwrap_command)
+    mount_points: tuple[str, ...] = ()   # empty read-only folders (sandbox.bwrap_command); no /tmp at all
 
     def _mounts(self) -> list[sandbox.Mount]:
         return []
@@ -208,7 +211,7 @@ class Zygote(_Server):
     what = "student process's zygote"
 
     file_bytes = PROGRAM_MAX_BYTES   # the largest file a child writes: one program
-    tmp = "mount point"              # each child mounts a tmpfs of its own at /tmp, its home
+    mount_points = (str(HOME_INSIDE),)   # each child mounts a tmpfs of its own there, its home
 
     def _mounts(self) -> list[sandbox.Mount]:
         return [sandbox.Mount(KIT_DIR / "__init__.py", KIT_INSIDE / "__init__.py"),

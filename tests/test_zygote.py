@@ -1,5 +1,5 @@
 """The student process's zygote (autograder/student_side/zygote.py, warm_judge.Zygote): each submission's code
-runs in a fresh forked child that cannot reach the zygote's memory, gets IPC and a /tmp of its own, and leaves
+runs in a fresh forked child that cannot reach the zygote's memory, gets IPC and a home (a tmpfs) of its own, and leaves
 nothing a later child could find: a process left running or a file left outside the submission's folder ends the zygote.
 Plain test files stand in for a student's code (the zygote runs whatever pytest file it is asked to, as it runs
 the export tests on a student's modules). bwrap only (without it the student process is spawned per submission).
@@ -32,8 +32,8 @@ def test_reach():
             found[what] = type(error).__name__
     libc = ctypes.CDLL(None, use_errno=True)
     found["shm_created"] = libc.shmget(KEY, 4096, IPC_CREAT | 0o666) >= 0
-    found["cwd"], found["tmp_writable"] = os.getcwd(), os.access("/tmp", os.W_OK)
-    with open("/tmp/left-for-the-next.txt", "w") as handle:
+    found["cwd"], found["home_writable"] = os.getcwd(), os.access(os.environ["HOME"], os.W_OK)
+    with open(os.path.join(os.environ["HOME"], "left-for-the-next.txt"), "w") as handle:
         handle.write("hello")
     with open(os.path.join(os.environ["ATTEMPT"], "reach.json"), "w") as handle:
         json.dump(found, handle)
@@ -48,7 +48,7 @@ KEY = 0x48573221
 def test_no_ipc_of_an_earlier_child():
     import os
     assert ctypes.CDLL(None).shmget(KEY, 0, 0) == -1, "a shared memory segment of an earlier child is here"
-    assert os.listdir("/tmp") == [], "a file of an earlier child's /tmp is here"
+    assert os.listdir(os.environ["HOME"]) == [], "a file of an earlier child's home is here"
 """
 
 PLANT_IN_INBOX = """
@@ -76,7 +76,8 @@ def _ask(zygote, folder, source: str):
     test = attempt / "test_it.py"
     test.write_text(source, encoding="utf-8")
     return zygote.run([str(zygote.inside(test)), "-q", "-p", "no:cacheprovider"],
-                      env={"ATTEMPT": str(zygote.inside(attempt))}, cwd="/tmp", log=attempt / "log.txt",
+                      env={"ATTEMPT": str(zygote.inside(attempt)), "HOME": str(warm_judge.HOME_INSIDE)},
+                      cwd=str(warm_judge.HOME_INSIDE), log=attempt / "log.txt",
                       nonce="0" * 32, memory_mb=4000,
                       max_processes=8, should_stop=lambda: None), attempt
 
@@ -90,7 +91,7 @@ def test_a_child_cannot_reach_the_zygote_and_its_ipc_dies_with_it():
         assert reached.exit_code == 0, reached.output
         found = json.loads((attempt / "reach.json").read_text(encoding="utf-8"))
         assert "opened" not in (found["mem"], found["environ"], found["fd/0"]), found
-        assert found["cwd"] == "/tmp" and found["tmp_writable"], "its home: a tmpfs of its own"
+        assert found["cwd"] == str(warm_judge.HOME_INSIDE) and found["home_writable"], "its home: a tmpfs of its own"
         assert found["shm_created"], "the child made a shared memory segment (in an IPC namespace of its own)"
         looked, _ = _ask(zygote, folder, LOOK_FOR_IPC)
         assert looked.exit_code == 0, looked.output

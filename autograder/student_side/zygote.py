@@ -19,7 +19,8 @@ from autograder.student_side.fork_server import exercise_export_and_load, serve
 
 _CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNS = 0x10000000, 0x08000000, 0x00020000
 _MS_NOSUID, _MS_NODEV = 2, 4
-TMP_BYTES = 512 * 2**20   # the child's /tmp, its home (a tmpfs: counted as memory, gone with the child)
+HOME = b"/grading/home"   # the child's home: a tmpfs of its own (warm_judge.HOME_INSIDE), gone with the child
+HOME_BYTES = 512 * 2**20
 
 
 def _warm() -> None:
@@ -41,8 +42,8 @@ def _warm() -> None:
 
 def _own_namespaces() -> None:
     """User, IPC and mount namespaces of the child's own (its capabilities reach none the zygote or a later
-    child uses; the mounts it inherits stay locked read-only), and a fresh tmpfs at /tmp, its home: what it
-    writes there, and the IPC objects it makes, end with it."""
+    child uses; the mounts it inherits stay locked read-only), and a fresh tmpfs at ``HOME``: what it writes
+    there, and the IPC objects it makes, end with it."""
     libc = ctypes.CDLL(None, use_errno=True)
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWIPC | _CLONE_NEWNS) != 0:
@@ -50,8 +51,8 @@ def _own_namespaces() -> None:
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
         with open(f"/proc/self/{name}", "w", encoding="ascii") as handle:   # the same ids as before, and no other
             handle.write(text)
-    if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={TMP_BYTES},mode=1777".encode()) != 0:
-        raise OSError(ctypes.get_errno(), "mounting a tmpfs at /tmp failed")
+    if libc.mount(b"tmpfs", HOME, b"tmpfs", _MS_NOSUID | _MS_NODEV, f"size={HOME_BYTES},mode=1777".encode()) != 0:
+        raise OSError(ctypes.get_errno(), f"mounting a tmpfs at {HOME.decode()} failed")
 
 
 def main() -> None:
