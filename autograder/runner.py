@@ -148,27 +148,40 @@ class Forgery(Exception):
 
 @dataclass
 class _Layout:
-    """Where everything is for the subprocess fallback's student process, and the host folders it may write."""
+    """Where everything is for a student process spawned per submission (the subprocess fallback, or bwrap where
+    the zygote cannot isolate its children), as it sees it, and the host folders it may write."""
     tests: Path
     student: Path
     programs: Path
     report: Path
     home: Path
     python_path: list[Path]
+    mounts: list[sandbox.Mount]
     writable: list[Path]
 
 
-def _layout(private: Path, student_dir: Path, programs: Path, user: int | None) -> _Layout:
-    """The subprocess fallback's layout (with bwrap, the student process is a child of the zygote)."""
+def _layout(private: Path, student_dir: Path, programs: Path, use_bwrap: bool, user: int | None) -> _Layout:
+    """The layout of a student process spawned per submission (usually, with bwrap, it is a zygote's child)."""
     (private / "report").mkdir()
     (private / "home").mkdir()
     if user is not None:   # the fallback's child runs as another user: let it reach its own folders only
         for folder in (private, private / "report", private / "home"):
             os.chown(folder, user, user)
         student_dir.chmod(0o755)
-    return _Layout(KIT_DIR / EXPORT.folder, student_dir, programs, private / "report" / "report.json",
-                   private / "home", [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR],
-                   [programs, private / "report", private / "home"])
+    if not use_bwrap:
+        return _Layout(KIT_DIR / EXPORT.folder, student_dir, programs, private / "report" / "report.json",
+                       private / "home", [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR], [],
+                       [programs, private / "report", private / "home"])
+    kit, grading = Path("/kit"), Path("/grading")
+    mounts = [sandbox.Mount(KIT_DIR / "__init__.py", kit / "autograder" / "__init__.py"),
+              sandbox.Mount(KIT_DIR / "student_side", kit / "autograder" / "student_side"),
+              sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", kit / "student_package" / "tools"),
+              sandbox.Mount(student_dir, grading / "student"),
+              sandbox.Mount(programs, grading / "programs", writable=True),
+              sandbox.Mount(private / "report", grading / "report", writable=True)]
+    return _Layout(kit / "autograder" / EXPORT.folder, grading / "student", grading / "programs",
+                   grading / "report" / "report.json", Path("/tmp"), [kit, kit / "student_package"], mounts,
+                   [programs, private / "report"])
 
 
 def _student_env(student: Path, report: Path, programs: Path, home: Path, context: "_Context",
@@ -336,7 +349,7 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
     nonce = secrets.token_hex(16)
     report = attempt_dir / "report" / "report.json"
     env = {protocol.STUDENT_DIR: str(judge.inside(context.folder / "student")),
-           protocol.PROGRAMS_DIR: str(judge.inside_exports(context.programs) if context.use_bwrap
+           protocol.PROGRAMS_DIR: str(judge.inside_exports(context.programs) if context.export_folder is not None
                                       else judge.inside(context.programs)),
            protocol.MANIFEST: str(judge.inside(context.manifest)),
            protocol.REPORT_PATH: str(judge.inside(report)), protocol.GRADING_DEVICE: context.device,
@@ -368,7 +381,7 @@ def _export_in_zygote(context: _Context, parts: list[str], skips: _Skips) -> _At
     inbox counts against the disk budget."""
     judge = context.judge
     if not judge.zygote.alive():   # an earlier run of this submission was stopped: a fresh zygote, same inbox
-        warm_judge.restart_zygote(judge)
+        warm_judge.restart_zygote(judge)   # (if it cannot start, the submission's grading is an error)
     zygote, attempt_dir = judge.zygote, context.export_folder / secrets.token_hex(8)
     (attempt_dir / "report").mkdir(parents=True)
     nonce = secrets.token_hex(16)
@@ -391,16 +404,18 @@ def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) 
     if stage is JUDGE:
         return _judge_once(context, parts)
     _empty(context.programs)   # what an earlier run wrote (its programs, or what filled the disk) starts over
-    if context.use_bwrap:
+    if context.export_folder is not None:
         return _export_in_zygote(context, parts, skips)
     with tempfile.TemporaryDirectory(prefix="hw2-grading-") as private_name:
         private = Path(private_name)
-        layout = _layout(private, context.student_dir, context.programs, context.user)
+        layout = _layout(private, context.student_dir, context.programs, context.use_bwrap, context.user)
         nonce = secrets.token_hex(16)
         read_end, write_end = os.pipe()
         os.write(write_end, nonce.encode("ascii"))
         os.close(write_end)
         argv = [sys.executable, "-m", "pytest", *_pytest_args(EXPORT, layout.tests, parts)]
+        if context.use_bwrap:
+            argv = sandbox.bwrap_command(argv, layout.mounts, gpu=context.device == "cuda")
         host_report = private / "report" / "report.json"
         watch = _Watch(host_report, nonce, context.policy, context.deadline, layout.writable)
         started = time.monotonic()
@@ -408,7 +423,8 @@ def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) 
             finished = sandbox.run_watched(
                 argv, env=_child_env(layout, context, read_end, skips), cwd=private / "home",
                 memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes, should_stop=watch,
-                file_bytes=protocol.PROGRAM_MAX_BYTES, pass_fds=(read_end,), user=context.user)
+                file_bytes=protocol.PROGRAM_MAX_BYTES, pass_fds=(read_end,), use_bwrap=context.use_bwrap,
+                user=context.user)
         finally:
             os.close(read_end)
         ended = time.monotonic()
@@ -607,7 +623,7 @@ def run_suites(student_dir: Path, device: str, policy: SandboxPolicy = SandboxPo
     judge = warm_judge.acquire(device, use_bwrap, _judge_env())
     run.timings["grader: judge start (none warm)"] = round(time.monotonic() - started, 3)
     folder = judge.new_folder()
-    export_folder = judge.zygote.new_folder() if use_bwrap else None
+    export_folder = judge.zygote.new_folder() if judge.zygote is not None else None
     context = _Context(student_dir, (export_folder or folder) / "programs", device, policy,
                        started + policy.total_timeout_s, use_bwrap, user, probe_seed=secrets.randbelow(2**31),
                        judge=judge, folder=folder, export_folder=export_folder)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import secrets
 import select
@@ -54,6 +55,8 @@ FILE_BYTES = 16 * 2**20                    # no file a judge writes (a report, a
 # Isolated mode ignores PYTHONPATH: the kit's folders are added to sys.path from the arguments, read-only.
 _BOOTSTRAP = "import sys; sys.path[:0] = sys.argv[2:]; import importlib; importlib.import_module(sys.argv[1]).main()"
 _pool: dict[tuple, list["WarmJudge"]] = {}
+zygote_problem: list[str | None] = [None]   # why no zygote could start here (then none is tried again)
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _live: list["WarmJudge"] = []
 
@@ -95,9 +98,10 @@ class _Server:
         """Wait until the server is warm; RuntimeError (and the server discarded) when it does not start."""
         answer = self._answer(time.monotonic() + READY_TIMEOUT_S)
         if answer != {"ready": True}:
+            problem = answer.get("problem") if isinstance(answer, dict) else None
             text = self._log.read_text(errors="replace")[-500:]
             self.discard()
-            raise RuntimeError(f"the {self.what} did not start: {text.strip() or answer}")
+            raise RuntimeError(f"the {self.what} did not start: {problem or text.strip() or answer}")
         self._base = set(sandbox._descendants(self.process.pid))   # bwrap's processes and the server
 
     what = "fork server"
@@ -232,21 +236,26 @@ class WarmJudge(_Server):
 
     def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None,
                  zygote: Zygote | None = None):
-        starting = zygote is None and use_bwrap   # then both warm up at once (two cores: half the wait)
+        # both warm up at once (two cores: half the wait)
+        starting = zygote is None and use_bwrap and zygote_problem[0] is None
         self.zygote = Zygote(device, use_bwrap, env, wait=False) if starting else zygote
         try:
             super().__init__(device, use_bwrap, env, inbox)
-            if starting:
-                self.zygote.wait_ready()
         except RuntimeError:
             if self.zygote is not None:
                 self.zygote.discard()
-            if self.alive():
-                super().discard()
             raise
+        if starting:
+            try:
+                self.zygote.wait_ready()
+            except RuntimeError as error:   # it discarded itself: the student process is spawned per submission
+                zygote_problem[0] = str(error)
+                log.warning("%s; each student process is started on its own (slower)", error)
+                self.zygote = None
 
     def _mounts(self) -> list[sandbox.Mount]:
-        return [sandbox.Mount(KIT_DIR, KIT_INSIDE), sandbox.Mount(self.zygote.inbox, EXPORTS_INSIDE)]
+        exports = [sandbox.Mount(self.zygote.inbox, EXPORTS_INSIDE)] if self.zygote is not None else []
+        return [sandbox.Mount(KIT_DIR, KIT_INSIDE), *exports]
 
     def inside_exports(self, host: Path) -> Path:
         """Where a host path of the zygote's inbox is, as the judge sees it."""

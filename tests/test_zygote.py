@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import course_config
 from autograder import runner, sandbox, warm_judge
 
 pytestmark = pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason=f"{sandbox.bwrap_problem()}")
@@ -124,3 +125,32 @@ def test_a_file_left_outside_the_submission_or_a_process_left_running_ends_the_z
         for path in judge.zygote.inbox.iterdir():
             shutil.rmtree(path)
         warm_judge.release(judge, clean=False)
+
+
+def test_the_isolation_probe_says_why_a_child_cannot_isolate_itself():
+    """Where nested user namespaces are forbidden (an AppArmor profile for bwrap, say), the zygote says so
+    instead of serving: its ready line carries this reason."""
+    from autograder.student_side import fork_server
+
+    def forbidden():
+        raise PermissionError("nested user namespaces are not allowed here")
+    assert fork_server._isolation_problem(lambda: None) is None
+    assert fork_server._isolation_problem(forbidden) == "PermissionError: nested user namespaces are not allowed here"
+
+
+def test_without_a_zygote_each_student_process_is_spawned_in_its_own_sandbox(tmp_path, monkeypatch, course_data):
+    """The slower path a machine without nested namespaces takes: the same grades."""
+    import grade_predictions
+    from autograder.grade import grade_submission
+    from fixtures import corpus
+
+    monkeypatch.setattr(warm_judge, "_pool", {})
+    monkeypatch.setattr(warm_judge, "zygote_problem", ["forced by the test"])
+    labels_csv = course_data[1]
+    submission = corpus.build_submission(tmp_path / "submission", predictions=labels_csv)
+    result = grade_submission(submission, tmp_path / "out", grade_predictions.load_labels(labels_csv), "cpu")
+    assert result.status == "ok" and result.sandbox == "bwrap", (result.status, result.staff_message)
+    assert result.score == pytest.approx(sum(course_config.AUTOGRADED_POINTS.values()), abs=0.01)
+    assert result.timings["student: torch + kit imports"] > 0.3, "a spawned student process imports torch itself"
+    (judge,) = warm_judge._pool[("cpu", True)]
+    assert judge.zygote is None
