@@ -42,20 +42,20 @@ def grade_submission(submission_dir: Path, out_dir: Path, labels, device: str,
         run = run_suites(Path(student_dir), device, policy)
     suites_over = time.perf_counter()
     tests = results.suite_tests(run.tests, run.part_errors) + [results.predictions_test(submission.predictions, labels)]
-    timings = {"grader: extract + review": round(extracted - started, 3), **run.timings}
     result = results.Results(tests, device=run.device, status=run.status, staff_message=run.staff_message,
                              sandbox=run.sandbox, runs=run.runs, problems=submission.problems + run.problems,
-                             needs_manual=run.needs_manual, review=[finding.line() for finding in findings] + run.review,
-                             timings=timings)
+                             needs_manual=run.needs_manual,
+                             review=[finding.line() for finding in findings] + run.review,
+                             timings={"grader: extract + review": round(extracted - started, 3), **run.timings})
     if run.staff_message:
         log.warning("%s: %s", submission_dir, run.staff_message)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.seconds = time.perf_counter() - started   # writing the two files below is not counted (milliseconds)
-    timings["grader: predictions + results"] = round(result.seconds - (suites_over - started), 3)
-    timings[profile.TOTAL] = round(result.seconds, 3)
+    result.timings["grader: predictions + results"] = round(result.seconds - (suites_over - started), 3)
+    result.timings[profile.TOTAL] = round(result.seconds, 3)
     log.info("%s: %s (status %s, %d runs, %.1f s)", submission_dir, result.summary_line(), result.status,
              result.runs, result.seconds)
     (out_dir / "results.json").write_text(json.dumps(result.to_gradescope(), indent=2) + "\n", encoding="utf-8")
     (out_dir / "feedback.md").write_text(result.feedback_markdown(), encoding="utf-8")
-    log.info("%s: where the time went:\n%s", submission_dir, profile.table([timings]))
+    log.info("%s: where the time went:\n%s", submission_dir, profile.table([result.timings]))
     return result

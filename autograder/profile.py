@@ -17,8 +17,8 @@ from autograder.student_side.probes import PROGRAM_IDS
 MAX_SECONDS = 3600.0
 TOTAL = "total (wall)"
 # Rows in the order a grading goes through them; per-program and per-part rows are summed into these.
-ORDER = ("grader: extract + review", "grader: judge start (none warm)", "student: sandbox + Python + pytest start", "student: torch + kit imports",
-         "student: notebook loading", "student: exports", "student: exit", "judge: fork + pytest start",
+ORDER = ("grader: extract + review", "grader: judge start (none warm)", "student: sandbox + Python + pytest start",
+         "student: torch + kit imports", "student: notebook loading", "student: exports", "student: exit", "judge: fork + pytest start",
          "judge: imports + collection", "judge: waits for the export", "judge: program loading", "judge: checks",
          "judge: exit", "grader: predictions + results", TOTAL)
 

@@ -54,7 +54,6 @@ from autograder.student_side.protocol import part_of
 
 log = logging.getLogger(__name__)
 KIT_DIR = Path(__file__).resolve().parent                                                # the autograder package
-STUDENT_PACKAGE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID   # holds tools/
 # Statements of one module that may each stop a run (and be skipped in the next) before the whole module is.
 MAX_STATEMENT_BLAMES = 2
 # The worst a submission can force in one stage: one stop per part, per program, per blamed statement and per
@@ -160,7 +159,8 @@ class _Layout:
     writable: list[Path]
 
 
-def _layout(private: Path, student_dir: Path, programs: Path, use_bwrap: bool, user: int | None) -> _Layout:
+def _layout(private: Path, student_dir: Path, programs: Path, use_bwrap: bool,
+            user: int | None) -> _Layout:
     """The layout of a student process spawned per submission (usually, with bwrap, it is a zygote's child)."""
     (private / "report").mkdir()
     (private / "home").mkdir()
@@ -170,17 +170,15 @@ def _layout(private: Path, student_dir: Path, programs: Path, use_bwrap: bool, u
         student_dir.chmod(0o755)
     if not use_bwrap:
         return _Layout(KIT_DIR / EXPORT.folder, student_dir, programs, private / "report" / "report.json",
-                       private / "home", [course_config.REPO_ROOT, STUDENT_PACKAGE_DIR], [],
+                       private / "home", [course_config.REPO_ROOT, warm_judge.STUDENT_PACKAGE_DIR], [],
                        [programs, private / "report", private / "home"])
-    kit, grading = Path("/kit"), Path("/grading")
-    mounts = [sandbox.Mount(KIT_DIR / "__init__.py", kit / "autograder" / "__init__.py"),
-              sandbox.Mount(KIT_DIR / "student_side", kit / "autograder" / "student_side"),
-              sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", kit / "student_package" / "tools"),
-              sandbox.Mount(student_dir, grading / "student"),
+    grading = Path("/grading")
+    mounts = [*warm_judge.student_kit_mounts(), sandbox.Mount(student_dir, grading / "student"),
               sandbox.Mount(programs, grading / "programs", writable=True),
               sandbox.Mount(private / "report", grading / "report", writable=True)]
-    return _Layout(kit / "autograder" / EXPORT.folder, grading / "student", grading / "programs",
-                   grading / "report" / "report.json", Path("/tmp"), [kit, kit / "student_package"], mounts,
+    return _Layout(warm_judge.KIT_INSIDE / EXPORT.folder, grading / "student", grading / "programs",
+                   grading / "report" / "report.json", Path("/tmp"),
+                   [warm_judge.KIT_INSIDE.parent, warm_judge.STUDENT_PACKAGE_INSIDE], mounts,
                    [programs, private / "report"])
 
 
@@ -356,17 +354,22 @@ def _judge_once(context: _Context, parts: list[str]) -> _Attempt:
            protocol.PROBE_SEED: str(context.probe_seed), protocol.UNLOADABLE: json.dumps(sorted(context.unloadable)),
            protocol.NOTEBOOK_NAMES: json.dumps({key: course_config.NOTEBOOKS[key] for key in GRADED_NOTEBOOKS})}
     started = time.monotonic()
-    finished = judge.run(_pytest_args(JUDGE, tests, parts), env=env, cwd=attempt_dir, log=attempt_dir / "log.txt", nonce=nonce,
-                         memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
+    finished = judge.run(_pytest_args(JUDGE, tests, parts), env=env, cwd=attempt_dir, log=attempt_dir / "log.txt",
+                         nonce=nonce, memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
                          should_stop=_Watch(report, nonce, context.policy, context.deadline, [],
                                             waiting=context.manifest_missing))
-    ended = time.monotonic()
-    if finished.stop is not None or finished.exit_code not in (0, 1, 5):
+    attempt = _attempt(finished, report, nonce, started)
+    if finished.stop is not None or finished.exit_code not in (0, 1, 5) or attempt.forgery:
         context.judge_clean = False
+    return attempt
+
+
+def _attempt(finished: sandbox.Finished, report: Path, nonce: str, started: float) -> _Attempt:
+    """A finished run and its report (host path), read as hostile data: a forgery is said, never raised."""
+    ended = time.monotonic()
     try:
         return _Attempt(finished, _read_report(report, nonce), None, started, ended)
     except Forgery as forgery:
-        context.judge_clean = False
         return _Attempt(finished, None, str(forgery), started, ended)
 
 
@@ -393,11 +396,7 @@ def _export_in_zygote(context: _Context, parts: list[str], skips: _Skips) -> _At
                           cwd=str(warm_judge.HOME_INSIDE), log=attempt_dir / "log.txt", nonce=nonce,
                           memory_mb=context.policy.memory_mb, max_processes=context.policy.max_processes,
                           should_stop=_Watch(report, nonce, context.policy, context.deadline, [zygote.inbox]))
-    ended = time.monotonic()
-    try:
-        return _Attempt(finished, _read_report(report, nonce), None, started, ended)
-    except Forgery as forgery:
-        return _Attempt(finished, None, str(forgery), started, ended)
+    return _attempt(finished, report, nonce, started)
 
 
 def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) -> _Attempt:
@@ -427,11 +426,7 @@ def _run_once(stage: Stage, context: _Context, parts: list[str], skips: _Skips) 
                 user=context.user)
         finally:
             os.close(read_end)
-        ended = time.monotonic()
-        try:
-            return _Attempt(finished, _read_report(host_report, nonce), None, started, ended)
-        except Forgery as forgery:
-            return _Attempt(finished, None, str(forgery), started, ended)
+        return _attempt(finished, host_report, nonce, started)
 
 
 def _empty(folder: Path) -> None:

@@ -38,6 +38,7 @@ from typing import Callable
 
 import course_config
 from autograder import sandbox
+from autograder.student_side import zygote
 from autograder.student_side.protocol import PROGRAM_MAX_BYTES
 
 KIT_DIR = Path(__file__).resolve().parent
@@ -47,9 +48,7 @@ STUDENT_PACKAGE_INSIDE = Path("/kit/student_package")
 INBOX_INSIDE = Path("/grading/inbox")
 EXPORTS_INSIDE = Path("/grading/exports")  # the zygote's inbox, read-only, as its judge sees it
 CACHE_INSIDE = Path("/grading/torch-cache")
-# A zygote child's home (a tmpfs of its own). Not /tmp: Python and the kit may live below /tmp on the host (a
-# clone in /tmp/...), and a tmpfs there would hide them from the child.
-HOME_INSIDE = Path("/grading/home")
+HOME_INSIDE = Path(zygote.HOME.decode())   # a zygote child's home, a tmpfs of its own (not /tmp: see there)
 READY_TIMEOUT_S = 180
 FILE_BYTES = 16 * 2**20                    # no file a judge writes (a report, a log) grows past this
 # Isolated mode ignores PYTHONPATH: the kit's folders are added to sys.path from the arguments, read-only.
@@ -61,11 +60,22 @@ _lock = threading.Lock()
 _live: list["WarmJudge"] = []
 
 
+def student_kit_mounts() -> list[sandbox.Mount]:
+    """What of the kit a student process sees (read-only): the ``student_side`` package and the students'
+    ``tools``, below ``KIT_INSIDE`` and ``STUDENT_PACKAGE_INSIDE``."""
+    return [sandbox.Mount(KIT_DIR / "__init__.py", KIT_INSIDE / "__init__.py"),
+            sandbox.Mount(KIT_DIR / "student_side", KIT_INSIDE / "student_side"),
+            sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", STUDENT_PACKAGE_INSIDE / "tools")]
+
+
 class _Server:
     """A sandboxed fork server (``student_side/fork_server.py``) and its inbox, the one folder it may write."""
     module = ""                        # the server's module, run by the bootstrap
     paths: tuple[Path, ...] = ()       # its sys.path entries, as it sees them (bwrap) ...
     host_paths: tuple[Path, ...] = ()  # ... and without bwrap
+    what = "fork server"
+    file_bytes = FILE_BYTES            # no file it writes grows past this
+    mount_points: tuple[str, ...] = ()   # empty read-only folders (sandbox.bwrap_command); no /tmp at all
 
     def __init__(self, device: str, use_bwrap: bool, env: dict, inbox: Path | None = None, *, wait: bool = True):
         self.device, self.use_bwrap, self.env = device, use_bwrap, env
@@ -103,10 +113,6 @@ class _Server:
             self.discard()
             raise RuntimeError(f"the {self.what} did not start: {problem or text.strip() or answer}")
         self._base = set(sandbox._descendants(self.process.pid))   # bwrap's processes and the server
-
-    what = "fork server"
-    file_bytes = FILE_BYTES
-    mount_points: tuple[str, ...] = ()   # empty read-only folders (sandbox.bwrap_command); no /tmp at all
 
     def _mounts(self) -> list[sandbox.Mount]:
         return []
@@ -208,19 +214,17 @@ class _Server:
 class Zygote(_Server):
     """The student process's zygote (``student_side/zygote.py``), bwrap only: it sees the kit's
     ``student_side`` package and the students' ``tools``, and writes only its inbox, which holds the one
-    submission it serves (its modules, the programs its child exports, that child's report, log and home).
-    Only the child's own processes count against the memory limit (the zygote's pages are shared with it)."""
-    module = "autograder.student_side.zygote"
+    submission it serves (its modules, the programs its child exports, that child's report and log; the child's
+    home is a tmpfs of its own). Only the child's own processes count against the memory limit (the zygote's
+    pages are shared with it)."""
+    module = zygote.__name__
     paths = (KIT_INSIDE.parent, STUDENT_PACKAGE_INSIDE)
     what = "student process's zygote"
-
-    file_bytes = PROGRAM_MAX_BYTES   # the largest file a child writes: one program
+    file_bytes = PROGRAM_MAX_BYTES       # the largest file a child writes: one program
     mount_points = (str(HOME_INSIDE),)   # each child mounts a tmpfs of its own there, its home
 
     def _mounts(self) -> list[sandbox.Mount]:
-        return [sandbox.Mount(KIT_DIR / "__init__.py", KIT_INSIDE / "__init__.py"),
-                sandbox.Mount(KIT_DIR / "student_side", KIT_INSIDE / "student_side"),
-                sandbox.Mount(STUDENT_PACKAGE_DIR / "tools", STUDENT_PACKAGE_INSIDE / "tools")]
+        return student_kit_mounts()
 
     def _counted(self, pids: list[int]) -> list[int]:
         return [pid for pid in pids if pid not in self._base]

@@ -154,7 +154,8 @@ def test_source_notebooks_get_every_autograded_point(tmp_path, labels_csv, label
     assert result["score"] == pytest.approx(sum(course_config.AUTOGRADED_POINTS.values()), abs=0.01)
     assert result["extra_data"]["problems"] == []
     timings = result["extra_data"]["timings"]   # the profile `grade -v` and the benchmark print
-    assert {"student: torch + kit imports", "student: exports", "judge: program loading", "judge: checks"} <= set(timings)
+    assert {"student: torch + kit imports", "student: exports", "judge: program loading",
+            "judge: checks"} <= set(timings)
     assert 0 < timings["student: exports"] < timings[profile.TOTAL] == pytest.approx(result["execution_time"], abs=0.01)
 
 

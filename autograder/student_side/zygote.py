@@ -5,9 +5,9 @@ once, then forks one fresh child per submission, which loads that submission's c
 Importing torch and torchvision and the first export cost a submission ~4 s of CPU; the zygote pays
 them once per concurrent grading. It never runs student code and reads nothing but its requests (the loop of
 ``fork_server``): each child starts from the memory ``warm`` left (the zygote is not dumpable: no child can
-reach its memory), and moves into a user and IPC namespace of its own before anything else, so no System V or
-POSIX IPC object one student's code creates is there for the next. What else a child could leave behind the
-host checks after every submission: a process still running, or anything left in the zygote's inbox (its only
+reach its memory), and moves into user, IPC and mount namespaces of its own before anything else, with a tmpfs
+of its own as its home, so no file in its home and no IPC object one student's code creates is there for the
+next. What else a child could leave behind the host checks after every submission: a process still running, or anything left in the zygote's inbox (its only
 writable folder, holding the one submission it serves), discards the zygote (``warm_judge.release``).
 """
 from __future__ import annotations
@@ -19,7 +19,9 @@ from autograder.student_side.fork_server import exercise_export_and_load, serve
 
 _CLONE_NEWUSER, _CLONE_NEWIPC, _CLONE_NEWNS = 0x10000000, 0x08000000, 0x00020000
 _MS_NOSUID, _MS_NODEV = 2, 4
-HOME = b"/grading/home"   # the child's home: a tmpfs of its own (warm_judge.HOME_INSIDE), gone with the child
+# The child's home: a tmpfs of its own, gone with the child. Not /tmp: Python and the kit may live below /tmp on the
+# host (a clone in /tmp/...), and a tmpfs there would hide them from the child.
+HOME = b"/grading/home"
 HOME_BYTES = 512 * 2**20
 
 
