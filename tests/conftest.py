@@ -45,17 +45,21 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "learning: checks that training learns, once per --learning-seeds seed")
 
 
+def pytest_itemcollected(item):
+    """Mark the learning tests as they are collected: before ``-m`` deselects (``make test-learning``)."""
+    if "learning_seed" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.learning)
+
+
 @pytest.hookimpl(trylast=True)   # after pytest-xdist's own
 def pytest_collection_modifyitems(config, items):
-    """Mark the learning tests; and make ``--dist loadgroup`` keep an ``xdist_group`` on one worker again:
+    """Make ``--dist loadgroup`` keep an ``xdist_group`` on one worker again:
     pytest-xdist 3.8 marks a grouped test by setting ``item._nodeid`` to ``<nodeid>@<group>``, which pytest 9 no
     longer reads (its node ids live in ``item._id``). Without this, a module-scoped fixture such as the hostile
     class was built, and graded, once per worker."""
     from _pytest.nodeid import NodeId
 
     for item in items:
-        if "learning_seed" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.learning)
         grouped = getattr(item, "_nodeid", None)
         if isinstance(grouped, str) and grouped != item.nodeid:
             item._id = NodeId.parse(grouped)

@@ -6,6 +6,8 @@ import hashlib
 import http.server
 import json
 import shutil
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -19,6 +21,7 @@ import course_config
 from publishing import data_source as data_source_file
 from tools import dataset as tools_dataset
 from tools.dataset import CIFAR10, DatasetError
+from tests.conftest import REPO_ROOT
 
 NORMALIZE = T.Compose([T.ToTensor(), T.Normalize(course_config.CIFAR10_MEAN, course_config.CIFAR10_STD)])
 
@@ -163,3 +166,12 @@ def test_a_small_cnn_learns_the_synthetic_data_through_the_real_pipeline(data_so
     with torch.no_grad():
         correct = sum((model(images).argmax(1) == targets).sum().item() for images, targets in val)
     assert correct / len(val.dataset) > 0.5
+
+
+def test_the_learning_marker_selects_the_learning_tests():
+    """``make test-learning`` (``-m learning``) runs the learning tests: the mark is set before ``-m`` deselects."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "learning",
+                             "-p", "no:cacheprovider", "--learning-seeds", "0,1", f"{__file__}"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    selected = [line for line in result.stdout.splitlines() if "::" in line]
+    assert [line.rsplit("[", 1)[-1] for line in selected] == ["seed0]", "seed1]"], result.stdout[-2000:]
