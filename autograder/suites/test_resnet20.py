@@ -20,21 +20,31 @@ Decisions:
 * Shortcuts really add: with every residual-branch conv's weights zeroed in the program (every 3x3 conv but
   the stem, the one with 3 input channels; option-B projections kept), in eval mode the output must still
   depend on the input; without shortcuts it is constant.
-* ReLU placement inside a block is not checked: ReLU after the addition (the paper), no ReLU after it, or
-  ReLU before it are all accepted here (their effect shows in the accuracy graded by ``predictions``).
+* ReLU placement (read from the graph): each block's output is ReLU(F(x) + shortcut(x)), as in the paper and
+  the notebook. The residual additions are the ``add`` / ``add_`` calls (``out + sc``, ``out += sc``,
+  ``torch.add``) of two 4-D tensors of one shape whose values depend on different numbers of conv calls: the
+  input behind more convs is the residual branch F(x), the other the shortcut (``x`` itself, option A's
+  padding, or option B's projection: one conv fewer). Each addition must feed a ReLU (``relu`` or ``relu_``,
+  a module or a function, in place or not; through copies: ``alias``, ``clone``, ``contiguous``), and its
+  branch must not be a ReLU's output (no ReLU between the block's last BatchNorm and the addition). Only the
+  additions present are judged: how many blocks there are is the weighted-layer check's business, and a
+  network with no residual addition passes here (the shortcut check charges it), so no mistake is charged
+  twice. A branch without BatchNorm is the BatchNorm check's business, not this one's.
 * N = 1 is checked in eval mode only (the inference contract); larger batches in both modes.
 * What a failed check costs (``deduction``, a share of the part): shortcuts that add and the downsampling
   are what make this ResNet-20 (half the part each); BN after every conv 3/8 (with the parameter count it
-  changes, half); 20 weighted layers 3/8 (with the parameter count, half); the pooling 1/16 (max instead
-  of average pooling is a slip, not a different network).
+  changes, half); 20 weighted layers 3/8 (with the parameter count, half); the ReLU after each block's
+  addition 1/8 (a ReLU before the addition, or none after it, is a slip, not a different network); the pooling
+  1/16 (max instead of average pooling is a slip too).
 """
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import fx
 
 from autograder.expectations import RESNET20_MAPS, RESNET20_WIDTHS, assert_logits, assert_resnet20_parameters
-from autograder.judge.program import Program
+from autograder.judge.program import Program, op_name
 from autograder.student_side.probes import EXAMPLE_BATCH
 from autograder.suites.conftest import (backward, batchnorm_fed_by_each_conv, conv_layers, images, linear_layers,
                                         program, run, trace, trainable_parameters)
@@ -53,6 +63,61 @@ def _weighted_convs(model: Program) -> list:
 def _stages(values) -> list:
     """Consecutive repeats dropped: [16, 16, 32, 32, 64] -> [16, 32, 64]."""
     return [value for i, value in enumerate(values) if i == 0 or value != values[i - 1]]
+
+
+_COPIES = {"alias", "clone", "contiguous"}   # calls whose output is their input's value
+_RELU = {"relu", "relu_"}
+
+
+def _shape(value) -> tuple | None:
+    """The shape of a call's tensor value (symbolic sizes as text), None when it is not a tensor."""
+    meta = value.meta.get("val") if isinstance(value, fx.Node) else None
+    return tuple(str(size) for size in meta.shape) if isinstance(meta, torch.Tensor) else None
+
+
+def _residual_additions(model: Program) -> list[tuple[fx.Node, fx.Node]]:
+    """Every residual addition (an ``add`` / ``add_`` of two 4-D tensors of one shape whose values depend on
+    different numbers of conv calls) with its branch input (the one behind more convs), in execution order."""
+    behind: dict[fx.Node, frozenset] = {}   # node -> the conv calls its value depends on
+    for node in model.module.graph.nodes:
+        convs = frozenset().union(*(behind.get(arg, frozenset()) for arg in node.all_input_nodes))
+        behind[node] = convs | {node} if op_name(node) == "conv2d" else convs
+    additions = []
+    for node in model.calls("add", "add_"):
+        inputs = node.args[:2]
+        shapes = [_shape(value) for value in inputs]
+        if len(inputs) != 2 or shapes[0] is None or len(shapes[0]) != 4 or shapes[0] != shapes[1]:
+            continue
+        first, second = (len(behind.get(value, ())) for value in inputs)
+        if first != second:
+            additions.append((node, inputs[0] if first > second else inputs[1]))
+    return additions
+
+
+def _produced_by(node: fx.Node) -> fx.Node:
+    """The call that computed ``node``'s value, looking back through copies."""
+    while op_name(node) in _COPIES and node.args and isinstance(node.args[0], fx.Node):
+        node = node.args[0]
+    return node
+
+
+def _feeds_relu(node: fx.Node) -> bool:
+    """Whether a ReLU call receives ``node``'s value (through copies)."""
+    frontier = [node]
+    while frontier:
+        current = frontier.pop()
+        for user in current.users:
+            if user.args and user.args[0] is current:
+                if op_name(user) in _RELU:
+                    return True
+                if op_name(user) in _COPIES:
+                    frontier.append(user)
+    return False
+
+
+def _blocks(numbers: list[int], total: int) -> str:
+    shown = ", ".join(map(str, numbers[:9])) + (", ..." if len(numbers) > 9 else "")
+    return f"block{'s' * (len(numbers) > 1)} {shown} of {total}"
 
 
 def _logits(model: Program, mode: str, x, classes: int = 10):
@@ -163,6 +228,18 @@ def test_shortcuts_add():
         "expected the output to still depend on the image when every residual-branch conv is zeroed (the "
         "shortcut carries x around each block: out = F(x) + shortcut(x)), got a constant output: "
         "are the shortcuts added?")
+
+
+@pytest.mark.deduction(1 / 8)
+def test_relu_after_the_addition():
+    """Each block's output is ReLU(F(x) + shortcut(x)): the ReLU comes after the addition"""
+    additions = _residual_additions(_model())   # none at all: the shortcut check's business, not this one's
+    before = [k for k, (_, branch) in enumerate(additions, 1) if op_name(_produced_by(branch)) in _RELU]
+    missing = [k for k, (node, _) in enumerate(additions, 1) if not _feeds_relu(node)]
+    wrong = [f"a ReLU before the addition in {_blocks(before, len(additions))}"] if before else []
+    wrong += [f"no ReLU after the addition in {_blocks(missing, len(additions))}"] if missing else []
+    assert not wrong, (f"expected each block's output to be ReLU(F(x) + shortcut(x)), the ReLU after the addition "
+                       f"and none before it, got {' and '.join(wrong)}")
 
 
 @pytest.mark.deduction(1 / 8)
