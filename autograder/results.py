@@ -144,8 +144,11 @@ def predictions_test(path, labels) -> TestRow:
         return TestRow(name, "predictions", 0.0, points, False, result.message)
     score = result.score
     return TestRow(name, "predictions", score.points, points, True,
-                   f"accuracy {score.accuracy:.2%} ({score.correct}/{score.total}) -> {score.points:.2f} of "
+                   f"{ACCURACY_PREFIX}{score.accuracy:.2%} ({score.correct}/{score.total}) -> {score.points:.2f} of "
                    f"{points:g} points")
+
+
+ACCURACY_PREFIX = "accuracy "   # how the scored predictions row begins (``Results.accuracy_line`` reads it)
 
 
 @dataclass
@@ -188,10 +191,26 @@ class Results:
             points[test.part] += test.score
         return {part: round(value, 2) for part, value in points.items()}
 
+    def bonus_earned(self) -> float:
+        return round(sum(t.score for t in self.tests if t.part in BONUS_PARTS), 2)
+
+    def _points_text(self, of: str) -> str:
+        """'27 / 27 + 2 bonus': the points toward the maximum, then the extra credit earned (if any)."""
+        bonus = self.bonus_earned()
+        extra = f" + {bonus:g} bonus" if bonus else ""
+        return f"{round(self.score - bonus, 2):g}{of}{self.max_score:g}{extra}"
+
     def summary_line(self) -> str:
-        bonus = f" (bonus included: up to {course_config.AUTOGRADED_BONUS:g} extra)" if BONUS_PARTS else ""
-        return (f"{self.score:g} of {self.max_score:g} autograded points of {course_config.ASSIGNMENT_ID}{bonus}, "
+        bonus = f" (bonus parts: up to {course_config.AUTOGRADED_BONUS:g} extra)" if BONUS_PARTS else ""
+        return (f"{self._points_text(' of ')} autograded points of {course_config.ASSIGNMENT_ID}{bonus}, "
                 f"graded on {self.device}.")
+
+    def accuracy_line(self) -> str | None:
+        """The test-set accuracy of predictions.csv, as the predictions row says it, or None when not scored."""
+        for test in self.tests:
+            if test.part == "predictions" and test.passed and test.output.startswith(ACCURACY_PREFIX):
+                return f"{course_config.PREDICTIONS_FILENAME}: test-set {test.output.split(' -> ')[0]}"
+        return None
 
     def to_gradescope(self) -> dict:
         """Gradescope's results.json (``extra_data`` is shown to staff, not students)."""
@@ -230,11 +249,13 @@ class Results:
         ``FEEDBACK_MAX_BYTES``, every note one line of at most ``MESSAGE_CHARS`` characters."""
         earned = self.part_points()
         lines = [f"# {course_config.ASSIGNMENT_ID} autograder feedback", "",
-                 f"**{self.score:g} / {self.max_score:g} autograded points** "
+                 f"**{self._points_text(' / ')} autograded points** "
                  f"(graded on {self.device}; written answers are graded by hand; bonus points are extra credit "
                  "beyond the maximum).", "",
                  "| part | points |", "| --- | --- |"]
         lines += [f"| {_label(part)} | {earned[part]:g} / {AUTOGRADED_POINTS[part]:g} |" for part in earned]
+        if self.accuracy_line():
+            lines += ["", self.accuracy_line()]
         failed = [t for t in self.tests if not t.passed and t.scored]
         if failed:
             lines += ["", "## What to fix"]

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 import course_config
+import grade_predictions
 from autograder import results, rubric
 from course_config import SUITE_PARTS
 from fixtures import corpus
@@ -117,10 +118,25 @@ def test_a_bonus_part_is_extra_credit_that_never_raises_the_maximum():
     regular = sum(course_config.AUTOGRADED_POINTS[part] for part in course_config.SUITE_PARTS if part != "l1")
     assert (graded.score, graded.max_score) == (regular + 2, regular)
     assert "| l1 (bonus) | 2 / 2 |" in graded.feedback_markdown()
+    assert f"**{regular:g} / {regular:g} + 2 bonus autograded points**" in graded.feedback_markdown(), \
+        "the headline says the bonus apart: full marks plus extra credit, never more points than the maximum"
+    assert graded.summary_line().startswith(f"{regular:g} of {regular:g} + 2 bonus autograded points")
     broken = [_outcome(check, check.part != "l1", "l1_penalty raised") for check in
               (c for part in course_config.SUITE_PARTS for c in rubric.checks(part))]
     feedback = results.Results(results.suite_tests(broken, {})).feedback_markdown()
     assert "**l1 (bonus)** (0 / 2)" in feedback, "a failed bonus part still says what to fix"
+    assert f"**{regular:g} / {regular:g} autograded points**" in feedback
+
+
+def test_the_feedback_gives_the_test_accuracy_of_the_predictions(tmp_path):
+    labels, predictions = tmp_path / "labels.csv", tmp_path / "predictions.csv"
+    labels.write_text("Id,Label\n" + "".join(f"{i},{i % 10}\n" for i in range(100)), encoding="utf-8")
+    predictions.write_text("Id,Label\n" + "".join(f"{i},{i % 10 if i < 91 else 0}\n" for i in range(100)),
+                           encoding="utf-8")
+    graded = results.Results([results.predictions_test(predictions, grade_predictions.load_labels(labels))])
+    assert "predictions.csv: test-set accuracy 91.00% (91/100)" in graded.feedback_markdown()
+    unscored = results.Results([results.predictions_test(None, None)])
+    assert "test-set accuracy" not in unscored.feedback_markdown()
     (missing,) = [t for t in results.suite_tests([], {"l1": "did not run"}) if t.part == "l1"]
     assert (missing.score, missing.max_score) == (0, 0)
 
