@@ -39,6 +39,8 @@ NOTEBOOKS = {
     "save_predictions": "save_test_predictions.ipynb",
 }
 PREDICTIONS_FILENAME = "predictions.csv"
+# What a student hands in: these notebooks and the predictions file (the predictions notebook is not graded).
+SUBMITTED_NOTEBOOKS = ("true_false", "simplenn", "simplenn_dev", "resnet")
 
 # --------------------------------------------------------------------------------------------------
 # Points

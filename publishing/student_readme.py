@@ -25,7 +25,7 @@ PART_CHECKS = {
              "Swish wherever SimpleNN had a ReLU",
     "l1": "`l1_penalty(model, strength)` (Lab 2 bonus): value, differentiable, gradient strength * sign(p)",
     "resnet20": "`ResNet20` (Lab 3): 20 weighted layers, widths and map sizes, BN after every conv, working "
-                "shortcuts, global average pooling, parameter count",
+                "shortcuts, a ReLU after each block's addition, global average pooling, parameter count",
     "predictions": "`predictions.csv`: test-set accuracy against labels only the staff hold",
 }
 IMPORTED_NAMES = ("SimpleNN", "SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty", "ResNet20")
@@ -56,7 +56,7 @@ def _item_row(item: str, spec: dict) -> str:
 
 def render() -> str:
     nb = course_config.NOTEBOOKS
-    submitted = [nb[key] for key in ("true_false", "simplenn", "simplenn_dev", "resnet")]
+    submitted = [nb[key] for key in course_config.SUBMITTED_NOTEBOOKS]
     auto = course_config.AUTOGRADED_PARTS
     lines = [
         f"# {course_config.ASSIGNMENT_ID.upper()}: construct, train and optimize CNN models (CIFAR-10, PyTorch)",
@@ -69,7 +69,9 @@ def render() -> str:
         f"- `{course_config.PREDICTIONS_FILENAME}`, written by `{nb['save_predictions']}` from your best model",
         "",
         "Keep these exact file names: nbgrader and the autograder look the files up by name. "
-        f"`{nb['save_predictions']}` itself is not graded.",
+        f"`{nb['save_predictions']}` itself is not graded. Hand in the files themselves, side by side: upload "
+        "them as they are, or one `.zip` that holds them at its top level (no folder around them); with "
+        "nbgrader, run `nbgrader submit` in this folder.",
         "",
         "## Points",
         "",
@@ -106,6 +108,17 @@ def render() -> str:
         "the images in memory: 45,000 training, 5,000 validation and 10,000 test images (the test images "
         "have no labels).",
         "",
+        "If the course gives you the data in a folder instead (on the GPU server, say), write that folder's path "
+        "on one line of a file named `local_data.txt` beside the notebooks, once: every notebook then copies the "
+        "zips from there and checks them the same way. For example:",
+        "",
+        "```bash",
+        "echo /shared/hw2-data > local_data.txt",
+        "```",
+        "",
+        "A data source that is missing, or not published yet, stops the first data cell with one line saying "
+        "what to do.",
+        "",
         "## Quick runs and `nbgrader validate`",
         "",
         "Every notebook's first code cell holds its settings; papermill overrides them for a smoke run of the whole "
@@ -114,13 +127,14 @@ def render() -> str:
         "",
         "```bash",
         "mkdir -p /tmp/hw2-smoke",
-        *[f"papermill {nb[key]} /tmp/hw2-smoke/{nb[key]} {params}" for key, params in QUICK_RUNS.items()],
+        *[f"python -m papermill {nb[key]} /tmp/hw2-smoke/{nb[key]} {params}" for key, params in QUICK_RUNS.items()],
         "```",
         "",
         "Leave the defaults for your final runs. `nbgrader validate *.ipynb` is safe on finished work: under "
-        "nbgrader every run shrinks to one epoch on 256 images and writes to a throw-away folder, so your "
-        f"`saved_model/` and `{course_config.PREDICTIONS_FILENAME}` are never touched, and a cell that runs "
-        "too long fails the validation (see `nbgrader_config.py`).",
+        "nbgrader every run shrinks to one epoch on 256 images and writes to a throw-away folder (removed "
+        f"afterwards), so your `saved_model/` and `{course_config.PREDICTIONS_FILENAME}` are never touched. "
+        "Validation fails when any code cell raises an error, naming it (\"code cell N\", counted from the top), "
+        "and a cell that runs too long is stopped and reported in one line (see `nbgrader_config.py`).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,6 +5,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -126,8 +127,65 @@ def test_unpublished_checksum_is_explained(course_data, tmp_path, monkeypatch):
     _, _, manifest = course_data
     files = {kind: dict(info, sha256=None) for kind, info in manifest["files"].items()}
     monkeypatch.setenv("HW2_DATA_SOURCE", _write_manifest(tmp_path / "manifest.json", files))
-    with pytest.raises(DatasetError, match="not been published yet"):
+    with pytest.raises(DatasetError, match="not published yet"):
         CIFAR10(tmp_path, mode="train")
+
+
+def _student_run(folder, code: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh Python in ``folder``, an assignment folder with its own copy of ``tools/``, as a
+    notebook there runs it (no $HW2_DATA_SOURCE)."""
+    env = {name: value for name, value in os.environ.items() if name != tools_dataset.ENV_DATA_SOURCE}
+    return subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture
+def assignment_folder(tmp_path):
+    folder = tmp_path / "hw2"
+    shutil.copytree(REPO_ROOT / "release" / course_config.ASSIGNMENT_ID / "tools", folder / "tools",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+_LOAD_TRAIN = "from tools.dataset import CIFAR10; print(len(CIFAR10('data', mode='train')))"
+
+
+def test_a_data_folder_named_once_in_local_data_txt_serves_every_notebook(course_data, assignment_folder):
+    published = course_data[0]   # the zips and the builder's manifest.json, as staff would copy them
+    shared = assignment_folder.parent / "shared" / "hw2-data"
+    shutil.copytree(published, shared)
+    (assignment_folder / tools_dataset.LOCAL_DATA_FILE).write_text("# the course's folder\n../shared/hw2-data\n")
+    result = _student_run(assignment_folder, _LOAD_TRAIN)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1800"]
+    assert (assignment_folder / "data").is_dir(), "the zips are copied and extracted under the notebooks' root"
+
+
+def test_a_wrong_local_data_folder_is_one_line_naming_the_file(assignment_folder):
+    (assignment_folder / tools_dataset.LOCAL_DATA_FILE).write_text("/no/such/folder\n")
+    result = _student_run(assignment_folder, _LOAD_TRAIN)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tools.dataset.DatasetError: /no/such/folder (named by local_data.txt) is not a folder"), last
+
+
+def test_a_folder_without_the_zips_says_so(course_data, assignment_folder, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copyfile(course_data[0] / "manifest.json", empty / "manifest.json")
+    (assignment_folder / tools_dataset.LOCAL_DATA_FILE).write_text(f"{empty}\n")
+    result = _student_run(assignment_folder, _LOAD_TRAIN)
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"is not in {empty} (named by local_data.txt)" in last, last
+
+
+def test_with_no_data_source_and_nothing_published_the_error_says_what_to_do(assignment_folder):
+    """The release's tools/data_source.py before the staff publish the data: no checksums yet."""
+    if tools_dataset.data_source.FILES["trainval"]["sha256"]:
+        pytest.skip("the course data is published: the course's address serves it")
+    result = _student_run(assignment_folder, _LOAD_TRAIN)
+    last = result.stderr.strip().splitlines()[-1]
+    assert "the course data is not published yet" in last and "local_data.txt" in last, last
 
 
 def test_generated_data_source_matches_course_config():

@@ -1,9 +1,10 @@
 """`nbgrader validate` as a student runs it in their folder, after training.
 
 Under nbgrader (it sets NBGRADER_EXECUTION) the notebooks shrink every run to a smoke test and write
-checkpoints and predictions.csv to a throw-away folder, and the release ships its own nbgrader_config.py (a
-cell that times out is an error): validating passes on finished work, fails on stubs, and never touches what
-the student trained.
+checkpoints and predictions.csv to a throw-away folder that is removed afterwards, and the release ships its
+own nbgrader_config.py (any code cell that raises fails the validation and is named; a cell that runs too long
+is reported in one line): validating passes on finished work, fails on stubs and on a broken training cell,
+and never touches what the student trained.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import torch
 
@@ -32,10 +34,23 @@ def _student_folder(origin: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def _validate(folder: Path, *notebooks: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MPLBACKEND="Agg")
-    return subprocess.run([NBGRADER, "validate", *notebooks], cwd=folder, env=env, capture_output=True, text=True,
+def _validate(folder: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """``nbgrader validate`` in ``folder``, its temporary files in ``folder``'s own ``tmp`` sibling."""
+    scratch = folder.parent / "tmp"
+    scratch.mkdir(exist_ok=True)
+    env = dict(os.environ, MPLBACKEND="Agg", TMPDIR=str(scratch))
+    return subprocess.run([NBGRADER, "validate", *arguments], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=600)
+
+
+def _scratch_left(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder.parent / "tmp").glob("hw2-nbgrader-*"))
+
+
+def _code_cell_number(notebook, text: str) -> int:
+    """The number ``nbgrader validate`` gives the code cell holding ``text`` (code cells counted from 1)."""
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    return next(number for number, cell in enumerate(code, 1) if text in cell.source)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -66,6 +81,40 @@ def test_validate_passes_on_finished_work_and_leaves_checkpoints_and_predictions
         "validating changed the student's checkpoints or predictions.csv"
     assert not [name for name in after if name not in before and not name.startswith(".ipynb_checkpoints")], \
         "validating wrote into the student's folder"
+    assert not _scratch_left(folder), "validate's throw-away folders must be removed when it ends"
+
+
+def test_validate_fails_naming_the_cell_when_a_training_cell_raises(tmp_path, data_source):
+    """A typo in train_one_epoch raises only when training runs, in a cell that is not a graded test."""
+    folder = _student_folder(SOURCE, tmp_path)
+    lab1 = nbformat.read(str(folder / NB["simplenn"]), as_version=4)
+    [cell] = [cell for cell in lab1.cells if "def train_one_epoch" in cell.source]
+    cell.source = cell.source.replace("loss.backward()", "loss.backwards()", 1)
+    nbformat.write(lab1, str(folder / NB["simplenn"]))
+    training = _code_cell_number(lab1, "history = fit(model")
+
+    result = _validate(folder, NB["simplenn"])
+
+    assert "VALIDATION FAILED" in result.stdout and "Success!" not in result.stdout, result.stdout + result.stderr
+    assert f"code cell {training} raised AttributeError" in result.stdout, result.stdout[-3000:]
+    assert "backwards" in result.stdout
+    assert not _scratch_left(folder)
+
+
+def test_a_cell_that_runs_too_long_is_one_line_and_the_rest_still_runs(tmp_path):
+    folder = tmp_path / course_config.ASSIGNMENT_ID
+    folder.mkdir()
+    shutil.copyfile(SOURCE / "nbgrader_config.py", folder / "nbgrader_config.py")
+    cells = ["x = 1", "import time\ntime.sleep(60)", "print(x)", "raise ValueError('after the slow cell')"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]),
+                   str(folder / "slow.ipynb"))
+
+    result = _validate(folder, "--Execute.timeout=3", "slow.ipynb")
+
+    assert "VALIDATION FAILED ON 2 CELL(S)" in result.stdout.replace("\n", " "), result.stdout + result.stderr
+    assert "code cell 2 ran longer than 3 s under validate's smoke settings" in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout.split("code cell 4")[0] and "KeyboardInterrupt" not in result.stdout
+    assert result.stdout.count("code cell 4 raised ValueError: after the slow cell") == 1, result.stdout
 
 
 def test_validate_fails_on_the_release_stubs_without_writing_anything(tmp_path, data_source):

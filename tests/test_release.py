@@ -139,3 +139,30 @@ def test_the_students_readme_is_generated_from_course_config_and_released():
     for item, spec in course_config.HANDOUT_ITEMS.items():
         assert rows[item] == f"{spec['points']:g}{' bonus' * spec.get('bonus', False)}", item
     assert rows["**total**"] == "**100 + 10 bonus**"
+
+
+def test_the_students_readme_commands_and_submission_form_work_as_written():
+    """The smoke runs call papermill through the venv's Python (its script need not be on PATH); the README
+    says in which form to hand the files in, and how to point the notebooks at a local data folder."""
+    text = (RELEASE / "README.md").read_text(encoding="utf-8")
+    runs = [line for line in text.splitlines() if " -p " in line]
+    assert runs and all(line.startswith("python -m papermill ") for line in runs), runs
+    assert "side by side" in text and "`.zip`" in text and "nbgrader submit" in text
+    from tools.dataset import LOCAL_DATA_FILE
+
+    assert f"`{LOCAL_DATA_FILE}`" in text
+
+
+def test_the_predictions_notebook_names_every_notebook_to_submit():
+    intro = "".join(_cells(RELEASE / course_config.NOTEBOOKS["save_predictions"])[0]["source"])
+    named = {name for name in course_config.NOTEBOOKS.values() if f"`{name}`" in intro.split("Submit it")[1][:400]}
+    assert named == {course_config.NOTEBOOKS[key] for key in course_config.SUBMITTED_NOTEBOOKS}, named
+
+
+@pytest.mark.parametrize("key", ["simplenn", "resnet"])
+def test_the_device_instructions_honour_the_device_setting(key):
+    """Lab 1 and Lab 3 both ask for `device` from DEVICE: "cpu" means the CPU even on a GPU server."""
+    steps = [cell for cell in _cells(RELEASE / course_config.NOTEBOOKS[key]) if cell["cell_type"] == "markdown"
+             and "Set `device`" in "".join(cell["source"])]
+    assert len(steps) == 1
+    assert 'with `"cuda"` or `"cpu"`, that device' in "".join(steps[0]["source"]).replace("\n", " ")

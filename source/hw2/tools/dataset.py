@@ -12,8 +12,15 @@ The zip is downloaded (or copied from a local path) once, its SHA-256 checked, a
 ``root``; later constructions load the extracted arrays directly. Images are kept in memory as uint8
 arrays and returned as PIL images, so torchvision transforms apply and ``DataLoader(num_workers>0)`` works.
 
-Course staff can point the class at another build of the data (to try it before publishing) with the
-environment variable ``HW2_DATA_SOURCE=<manifest.json written by the data builder>``.
+Where the zips come from, first match wins:
+
+1. ``$HW2_DATA_SOURCE``: for course staff trying a build before publishing (the builder's manifest.json, or
+   a folder holding the zips);
+2. ``local_data.txt`` beside the notebooks (the folder above ``tools/``): one line, the folder holding the
+   course's zips, for a class whose server keeps the data in a shared folder (set once, read by every
+   notebook; a relative path is relative to that file). The SHA-256s come from the folder's manifest.json
+   when it has one, else from ``tools/data_source.py``;
+3. the course's web address in ``tools/data_source.py``.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ from tqdm import tqdm
 from . import data_source
 
 ENV_DATA_SOURCE = "HW2_DATA_SOURCE"
+LOCAL_DATA_FILE = "local_data.txt"
 MODES = {"train": "trainval", "val": "trainval", "test": "test"}
 MEMBERS = {
     "trainval": ("train_images.npy", "train_labels.npy", "val_images.npy", "val_labels.npy"),
@@ -49,15 +57,45 @@ class DatasetError(RuntimeError):
     """The course data cannot be used as it is; the message says what to do."""
 
 
-def _data_files() -> dict:
-    manifest = os.environ.get(ENV_DATA_SOURCE)
-    if not manifest:
-        return data_source.FILES
+def _local_data_file() -> Path:
+    return Path(__file__).resolve().parent.parent / LOCAL_DATA_FILE
+
+
+def _read_manifest(manifest: Path, named_by: str) -> dict:
     try:
-        return json.loads(Path(manifest).read_text(encoding="utf-8"))["files"]
+        return json.loads(manifest.read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError) as error:
-        raise DatasetError(f"${ENV_DATA_SOURCE}={manifest} is not a readable data manifest ({error}); "
-                           f"unset it to use the course's data") from None
+        raise DatasetError(f"{manifest} (named by {named_by}) is not a readable data manifest ({error}); "
+                           "name the folder that holds the course's zips instead") from None
+
+
+def _from_folder(folder: Path, named_by: str) -> dict:
+    """The course's files as found in ``folder``: its own manifest's checksums, or the published ones."""
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} (named by {named_by}) is not a folder: name the folder that holds "
+                           f"{data_source.FILES['trainval']['filename']}, or remove {named_by} to download the "
+                           "course's data")
+    manifest = folder / "manifest.json"
+    files = _read_manifest(manifest, named_by) if manifest.is_file() else data_source.FILES
+    return {kind: {**info, "url": str(folder / info["filename"]), "named_by": named_by}
+            for kind, info in files.items()}
+
+
+def _data_files() -> dict:
+    """The course's files (filename, url, sha256) from the first data source that is set."""
+    named = os.environ.get(ENV_DATA_SOURCE)
+    if named:
+        path, named_by = Path(named).expanduser(), f"${ENV_DATA_SOURCE}"
+    else:
+        local = _local_data_file()
+        lines = [line.strip() for line in local.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if line.strip() and not line.strip().startswith("#")] if local.is_file() else []
+        if not lines:
+            return data_source.FILES
+        path, named_by = (local.parent / Path(lines[0]).expanduser()), LOCAL_DATA_FILE
+    if path.is_file():
+        return _read_manifest(path, named_by)
+    return _from_folder(path, named_by)
 
 
 def _sha256(path: Path) -> str:
@@ -132,8 +170,12 @@ def prepare(root: str | Path, kind: str, download: bool = True) -> Path:
     if expected and _is_extracted(folder, expected):
         return folder
     if not expected:
-        raise DatasetError(f"the SHA-256 of {info['filename']} is not set in tools/data_source.py: the course data "
-                           "has not been published yet; ask the course staff for an updated tools/ folder")
+        raise DatasetError(f"the course data is not published yet (no SHA-256 of {info['filename']} in "
+                           f"tools/data_source.py): if the course gave you its zips in a folder, write that folder "
+                           f"in {LOCAL_DATA_FILE} beside the notebooks; else ask the course staff")
+    if not zip_path.is_file() and info.get("named_by") and not Path(info["url"]).is_file():
+        raise DatasetError(f"{info['filename']} is not in {Path(info['url']).parent} (named by {info['named_by']}): "
+                           "name the folder that holds the course's zips")
     if zip_path.is_file() and download and _sha256(zip_path) != expected:
         print(f"{zip_path} does not match the course's SHA-256 (an old or broken copy): downloading it again")
         zip_path.unlink()
