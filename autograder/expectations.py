@@ -1,6 +1,9 @@
 """What the hidden checks expect: the numbers the handout fixes, and assertions on values a suite has already
 computed. Nothing here touches a program; the judge's suites (``suites/``) use it, the student process never
 sees it.
+
+A check's message names every place that fails it (every layer, parameter, value), not only the first:
+``listed`` keeps such a list within the ``MESSAGE_CHARS`` a student sees, counting what does not fit.
 """
 from __future__ import annotations
 
@@ -29,6 +32,30 @@ L1_LINEAR_SUM = 22.0   # sum of |p| of the layer above, biases included
 L1_MLP_SECOND_WEIGHT = [[0.25, -0.75], [-1.25, 2.0]]
 L1_MLP_SECOND_BIAS = [-0.1, 0.3]
 
+# ---- messages ------------------------------------------------------------------------------------------
+MESSAGE_CHARS = 300   # autograder/results.py cuts every message a student sees to this (``one_line``)
+
+
+def listing(items, budget: int, sep: str = ", ", last: str = " and ", more: str = "{} more",
+            at_most: int | None = None) -> str:
+    """``items`` as "a, b and c"; when that is longer than ``budget`` characters or has more than ``at_most``
+    items, as many as fit (at least one) and the rest counted: "a, b and 3 more" (``more`` formats the count)."""
+    items = [str(item) for item in items]
+    shown = len(items) if at_most is None else max(1, min(at_most, len(items)))
+    while True:
+        if shown == len(items):
+            text = sep.join(items[:-1]) + last + items[-1] if len(items) > 1 else "".join(items)
+        else:
+            text = sep.join(items[:shown]) + last + more.format(len(items) - shown)
+        if len(text) <= budget or shown == 1:
+            return text
+        shown -= 1
+
+
+def listed(start: str, items, end: str = "", **style) -> str:
+    """``start + listing(items) + end``, the list as long as keeps the message within ``MESSAGE_CHARS``."""
+    return start + listing(items, MESSAGE_CHARS - len(start) - len(end), **style) + end
+
 
 def assert_logits(out, n: int, mode: str | None = None, classes: int = 10) -> None:
     """``out`` is a tensor of (n, classes) logits."""
@@ -37,11 +64,46 @@ def assert_logits(out, n: int, mode: str | None = None, classes: int = 10) -> No
     assert tuple(out.shape) == (n, classes), f"expected output shape ({n}, {classes}){where}, got {tuple(out.shape)}"
 
 
+def _pair_text(value) -> str:
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        return str(value[0])
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def conv_text(layer: tuple) -> str:
+    """(in, out, kernel, stride, padding) as "8->16 3x3", with the stride and padding where not 1 and 0."""
+    in_channels, out_channels, kernel, stride, padding = layer
+    text = f"{in_channels}->{out_channels} {'x'.join(map(str, kernel))}"
+    if stride != (1, 1):
+        text += f" stride {_pair_text(stride)}"
+    if padding != (0, 0):
+        text += f" padding {_pair_text(padding)}"
+    return text
+
+
+def _wrong_calls(name: str, got: list, expected: list, text) -> list[str]:
+    """Every call of ``got`` that differs from ``expected`` at its place ("conv2 8->16 5x5"), every missing one
+    ("no fc3") and every extra one."""
+    wrong = []
+    for index in range(max(len(got), len(expected))):
+        label = f"{name}{index + 1}"
+        if index >= len(got):
+            wrong.append(f"no {label}")
+        elif index >= len(expected):
+            wrong.append(f"an extra {label} {text(got[index])}")
+        elif got[index] != expected[index]:
+            wrong.append(f"{label} {text(got[index])}")
+    return wrong
+
+
 def assert_simplenn_layers(convs: list[tuple], linears: list[tuple[int, int]]) -> None:
     """SimpleNN's layers (SimpleNNBN keeps them): convs as (in, out, kernel, stride, padding), linears as
-    (in_features, out_features), each in call order."""
-    assert convs == SIMPLENN_CONVS, f"expected convs (in, out, kernel, stride, padding) {SIMPLENN_CONVS}, got {convs}"
-    assert linears == SIMPLENN_LINEARS, f"expected Linear 576->120->84->10, got {linears}"
+    (in_features, out_features), each in call order. The message names every wrong layer, convs and Linears."""
+    wrong = (_wrong_calls("conv", convs, SIMPLENN_CONVS, conv_text)
+             + _wrong_calls("fc", linears, SIMPLENN_LINEARS, lambda layer: f"{layer[0]}->{layer[1]}"))
+    expected = " and ".join(conv_text(layer) for layer in SIMPLENN_CONVS)
+    assert not wrong, listed(f"expected convs {expected} (stride 1, no padding), then Linear 576->120->84->10, got ",
+                             wrong)
 
 
 def assert_simplenn_bn_parameters(count: int) -> None:
@@ -78,14 +140,29 @@ def swish_reference(x: torch.Tensor) -> torch.Tensor:
     return (wide * torch.sigmoid(wide)).to(x.dtype)
 
 
+def _wrong_values(x: torch.Tensor, got: torch.Tensor, expected: torch.Tensor) -> list[str]:
+    """"at x = a expected b, got c" for every element where ``got`` is not ``expected`` within the Swish
+    tolerance (what ``torch.allclose`` with it rejects), the worst first."""
+    x, got, expected = (t.detach().flatten().cpu() for t in (x, got, expected))
+    wrong = (~torch.isclose(got, expected, rtol=SWISH_RTOL, atol=SWISH_ATOL, equal_nan=False)).tolist()
+    error = (got.double() - expected.double()).abs().nan_to_num(nan=float("inf"))
+    order = [i for i in torch.argsort(error, descending=True, stable=True).tolist() if wrong[i]]
+    order = order or [int(error.argmax())]   # never empty: allclose rejected these values
+    return [f"at x = {x[i].item():.6g} expected {expected[i].item():.6g}, got {got[i].item():.6g}" for i in order]
+
+
+def _fail_values(start: str, wrong: list[str], total: int) -> None:
+    pytest.fail(listed(start, wrong, sep="; ", last="; and ", more=f"at {{}} more of the {total} inputs", at_most=3),
+                pytrace=False)
+
+
 def assert_swish_values(out, x) -> None:
     """``out`` is Swish(x) = x * sigmoid(x), elementwise and shape-preserving."""
     expected = swish_reference(x)
     assert out.shape == x.shape, f"expected output shape {tuple(x.shape)}, got {tuple(out.shape)}"
     if not torch.allclose(out.to(expected.dtype), expected, rtol=SWISH_RTOL, atol=SWISH_ATOL, equal_nan=False):
-        bad = (out.to(expected.dtype) - expected).abs().argmax()
-        pytest.fail(f"expected Swish(x) = x * sigmoid(x): at x = {x.flatten()[bad].item():.6g} expected "
-                    f"{expected.flatten()[bad].item():.6g}, got {out.flatten()[bad].item():.6g}", pytrace=False)
+        _fail_values("expected Swish(x) = x * sigmoid(x): ", _wrong_values(x, out.to(expected.dtype), expected),
+                     x.numel())
 
 
 def assert_swish_gradient(x: torch.Tensor) -> None:
@@ -95,10 +172,8 @@ def assert_swish_gradient(x: torch.Tensor) -> None:
     s = torch.sigmoid(wide)
     expected = (s * (1 + wide * (1 - s))).float()
     if not torch.allclose(x.grad, expected, rtol=SWISH_RTOL, atol=SWISH_ATOL):
-        bad = (x.grad - expected).abs().argmax()
-        pytest.fail(f"expected d Swish / dx = sigmoid(x) * (1 + x * (1 - sigmoid(x))): at x = "
-                    f"{x.flatten()[bad].item():.6g} expected {expected.flatten()[bad].item():.6g}, "
-                    f"got {x.grad.flatten()[bad].item():.6g}", pytrace=False)
+        _fail_values("expected d Swish / dx = sigmoid(x) * (1 + x * (1 - sigmoid(x))): ",
+                     _wrong_values(x, x.grad, expected), x.numel())
 
 
 def penalty_value(result) -> float:

@@ -202,8 +202,21 @@ def conv_layers(program_: Program) -> list[tuple[int, int, tuple, tuple, tuple]]
         padding = tuple(padding) if isinstance(padding, (list, tuple)) else padding
         stride = Program.argument(node, "stride")
         stride = tuple(stride) if isinstance(stride, (list, tuple)) else stride
-        layers.append((shape[1] * groups, shape[0], tuple(shape[2:]), _pair(stride), _pair(padding)))
+        dilation = Program.argument(node, "dilation")
+        dilation = _pair(tuple(dilation) if isinstance(dilation, (list, tuple)) else dilation)
+        layers.append((shape[1] * groups, shape[0], tuple(shape[2:]), _pair(stride),
+                       _padding(_pair(padding), tuple(shape[2:]), dilation)))
     return layers
+
+
+def _padding(padding, kernel: tuple, dilation) -> tuple | str:
+    """``padding="valid"`` is no padding, ``"same"`` (stride 1) pads each side by dilation * (kernel - 1) / 2
+    (rounded down): as numbers, so a correct layer written either way passes."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same" and all(isinstance(n, int) for n in (*kernel, *dilation)):
+        return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+    return padding
 
 
 def _pair(value):
@@ -253,6 +266,19 @@ def batchnorm_fed_by_each_conv(program_: Program) -> list[tuple[tuple, int | Non
                     break
         pairs.append(((layer[0], layer[1], layer[2]), width))
     return pairs
+
+
+def convs_without_their_batchnorm(pairs: list[tuple[tuple, int | None]]) -> list[str]:
+    """From ``batchnorm_fed_by_each_conv``'s pairs, what every conv lacking a BatchNorm of its width gets, conv
+    calls named in order: ["none after conv1 (3->8) and conv2 (8->16)", "BatchNorm2d(8) after conv3 (8->16)"]."""
+    none, wrong_width = [], []
+    for index, ((in_channels, out_channels, _), width) in enumerate(pairs):
+        conv = f"conv{index + 1} ({in_channels}->{out_channels})"
+        if width is None:
+            none.append(conv)
+        elif width != out_channels:
+            wrong_width.append(f"BatchNorm2d({width}) after {conv}")
+    return ([f"none after {expectations.listing(none, expectations.MESSAGE_CHARS // 2)}"] if none else []) + wrong_width
 
 
 def _batchnorm_width(program_: Program, node) -> int | None:

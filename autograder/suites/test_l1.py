@@ -25,7 +25,8 @@ import pytest
 import torch
 
 from autograder.expectations import (L1_LINEAR_BIAS, L1_LINEAR_SUM, L1_LINEAR_WEIGHT, L1_LINEAR_WEIGHT_SUM,
-                                       L1_MLP_SECOND_BIAS, L1_MLP_SECOND_WEIGHT, assert_scalar_tensor, penalty_value)
+                                       L1_MLP_SECOND_BIAS, L1_MLP_SECOND_WEIGHT, assert_scalar_tensor, listing,
+                                       penalty_value)
 from autograder.student_side.probes import l1_parameter_shapes
 from autograder.suites.conftest import backward, grading_device, program, run
 
@@ -76,12 +77,24 @@ def test_gradient_is_strength_times_sign():
     assert result.requires_grad, ("expected a penalty that requires grad (differentiable), got one detached from "
                                   "the parameters: do not use p.data, p.detach(), .item() or numpy")
     backward(result.sum(), "l1_penalty")
-    for name, p in parameters.items():
-        assert p.grad is not None, f"expected a gradient for parameter {name}, got none"
-        expected = 0.5 * torch.sign(p.detach())
-        assert torch.allclose(p.grad, expected, rtol=1e-6, atol=1e-7), (
-            f"expected the gradient of {name} to be 0.5 * sign(p) = {expected.flatten().tolist()}, "
-            f"got {p.grad.flatten().tolist()}")
+    missing = [name for name, p in parameters.items() if p.grad is None]
+    wrong = [name for name, p in parameters.items()
+             if p.grad is not None and not torch.allclose(p.grad, 0.5 * torch.sign(p.detach()), rtol=1e-6, atol=1e-7)]
+    assert not missing and not wrong, _gradient_message(parameters, missing, wrong)
+
+
+def _values(tensor: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{value:.4g}" for value in tensor.detach().flatten().tolist()) + "]"
+
+
+def _gradient_message(parameters: dict[str, torch.Tensor], missing: list[str], wrong: list[str]) -> str:
+    """Names every parameter without a gradient and every one with a wrong gradient (the first one's values)."""
+    got = [f"none for {listing(missing, 80)}"] if missing else []
+    if wrong:
+        first = parameters[wrong[0]]
+        got.append(f"a wrong one for {listing(wrong, 80)} ({wrong[0]}: {_values(first.grad)} instead of "
+                   f"{_values(0.5 * torch.sign(first.detach()))})")
+    return "expected the gradient of every parameter to be 0.5 * sign(p), got " + ", and ".join(got)
 
 
 @pytest.mark.deduction(1 / 8)

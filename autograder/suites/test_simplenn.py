@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.expectations import SIMPLENN_PARAMETERS, assert_logits, assert_relu_before
+from autograder.expectations import SIMPLENN_PARAMETERS, assert_logits, assert_relu_before, listed
 from autograder.suites.conftest import (assert_simplenn_layers, backward, images, program, run, trace,
                                         trainable_parameters)
 
@@ -110,4 +110,4 @@ def test_gradients_reach_every_parameter(device):
     loss = nn.functional.cross_entropy(out, torch.randint(0, 10, (16,), device=device))
     backward(loss, "SimpleNN")
     missing = [name for name, p in model.parameters().items() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing, f"no gradient reaches {missing}"
+    assert not missing, listed("no gradient reaches ", missing)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.expectations import assert_logits, assert_modes_differ
+from autograder.expectations import assert_logits, assert_modes_differ, listed
 from autograder.suites.conftest import (assert_simplenn_bn_parameters, assert_simplenn_layers,
-                                        batchnorm_fed_by_each_conv, images, program, run)
+                                        batchnorm_fed_by_each_conv, convs_without_their_batchnorm, images, program,
+                                        run)
 
 
 def _model():
@@ -52,11 +53,9 @@ def test_batchnorm_right_after_each_conv():
     convs = model.calls("conv2d")
     assert len(convs) == 2, f"expected 2 Conv2d layers, got {len(convs)}"
     assert model.calls("batch_norm"), "SimpleNNBN has no nn.BatchNorm2d layer"
-    for (in_channels, out_channels, _), width in batchnorm_fed_by_each_conv(model):
-        what = f"the {in_channels}->{out_channels} conv"
-        assert width is not None, (f"expected {what}'s output to go straight into a BatchNorm2d({out_channels}) "
-                                   "(before the ReLU and the pooling), got no BatchNorm2d receiving it")
-        assert width == out_channels, f"expected BatchNorm2d({out_channels}) after {what}, got BatchNorm2d({width})"
+    wrong = convs_without_their_batchnorm(batchnorm_fed_by_each_conv(model))
+    assert not wrong, listed("expected each conv's output to go straight into a BatchNorm2d of its width (before the "
+                             "ReLU and the pooling), got ", wrong)
 
 
 @pytest.mark.deduction(1 / 4)

@@ -26,11 +26,13 @@ import ast
 
 import pytest
 import torch
+from torch import fx
 
-from autograder.expectations import assert_swish_gradient, assert_swish_values
+from autograder.expectations import assert_swish_gradient, assert_swish_values, listed, listing
+from autograder.judge.program import Program
 from autograder.student_side.probes import SWISH_CALL, SWISH_FLOAT64
 from autograder.suites.conftest import (assert_simplenn_bn_parameters, backward, batchnorm_fed_by_each_conv,
-                                        images, program, run, student_source)
+                                        convs_without_their_batchnorm, images, program, run, student_source)
 
 SHAPES = {"1-D": "Swish-1d", "4-D": "Swish-4d"}
 _SIZES = {"Swish-1d": (1000,), "Swish-4d": (4, 3, 8, 8)}
@@ -72,10 +74,17 @@ def test_extreme_inputs(device):
     """Extreme inputs (+-1e4, +-100, +-88) give finite values: x for large x, 0 for very negative x"""
     x = torch.tensor([-1e4, -100.0, -88.0, -20.0, -1.0, 0.0, 1.0, 20.0, 88.0, 100.0, 1e4], device=device)
     out = _apply("Swish-1d", x)
-    finite = torch.isfinite(out)
-    assert finite.all(), (f"expected finite values, got {out[~finite][0].item()} at x = {x[~finite][0].item():g} "
-                          "(avoid exp(x) / (1 + exp(x)) forms that overflow)")
+    assert torch.isfinite(out).all(), listed("expected finite values, got ", _not_finite(out, x),
+                                             " (avoid exp(x) / (1 + exp(x)) forms that overflow)")
     assert_swish_values(out, x)
+
+
+def _not_finite(out: torch.Tensor, x: torch.Tensor) -> list[str]:
+    """"nan at x = -10000" for every value of ``out`` that is not finite (its x where the shapes match)."""
+    bad = ~torch.isfinite(out)
+    if out.shape != x.shape:
+        return [str(value) for value in out[bad].tolist()]
+    return [f"{value} at x = {at:g}" for value, at in zip(out[bad].tolist(), x[bad].tolist())]
 
 
 @pytest.mark.deduction(1 / 8)
@@ -84,8 +93,10 @@ def test_keeps_shape_and_dtype(dtype, device):
     """Swish keeps its input's shape and dtype"""
     x = torch.randn(2, 5, 3, dtype=dtype, device=device)
     out = _apply(SWISH_FLOAT64 if dtype == torch.float64 else "Swish-3d", x)
-    assert out.shape == x.shape, f"expected output shape {tuple(x.shape)}, got {tuple(out.shape)}"
-    assert out.dtype == dtype, f"expected a {dtype} output for a {dtype} input, got {out.dtype}"
+    wrong = [(f"output shape {tuple(x.shape)}", f"{tuple(out.shape)}")] if out.shape != x.shape else []
+    wrong += [(f"a {dtype} output for a {dtype} input", f"{out.dtype}")] if out.dtype != dtype else []
+    assert not wrong, (f"expected {' and '.join(expected for expected, _ in wrong)}, "
+                       f"got {' and '.join(got for _, got in wrong)}")
 
 
 @pytest.mark.deduction(1 / 8)
@@ -113,17 +124,18 @@ def _class_sources(tree: ast.Module, name: str) -> list[ast.ClassDef]:
     return found
 
 
-def _silu_in_source() -> str | None:
-    """'line N: <code>' of the first ``silu`` name (any case) in the student's Swish class, or None."""
+def _silu_in_source() -> list[str]:
+    """'line N: <code>' of every ``silu`` name (any case) in the student's Swish class and its bases, in order."""
     tree = student_source("simplenn_dev")
     if tree is None:
-        return None
+        return []
+    found = []
     for cls in _class_sources(tree, "Swish"):
         for node in ast.walk(cls):
             word = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
             if word is not None and word.lower() == "silu":
-                return f"line {node.lineno}: {ast.unparse(node)}"
-    return None
+                found.append((node.lineno, node.col_offset, f"line {node.lineno}: {ast.unparse(node)}"))
+    return [text for *_, text in sorted(found)]
 
 
 @pytest.mark.deduction(1 / 2)
@@ -131,11 +143,12 @@ def test_written_by_hand():
     """Swish does not call nn.SiLU, F.silu or torch.silu (the handout asks for it written by hand)"""
     swish = program("Swish-1d")
     calls = swish.calls("silu", "silu_")
-    assert not calls, "expected Swish written by hand, got a silu call (write x * sigmoid(x) yourself)"
     silu_modules = {kind for node in swish.nodes() for kind in swish.classes(node) if kind.endswith(".SiLU")}
-    assert not silu_modules, f"expected no nn.SiLU inside Swish, got {sorted(silu_modules)}"
     used = _silu_in_source()
-    assert not used, f"expected Swish written by hand, got SiLU in its source ({used})"
+    found = ([f"{len(calls)} silu calls" if len(calls) > 1 else "a silu call"] if calls else []) + (
+        [f"nn.SiLU inside it ({', '.join(sorted(silu_modules))})"] if silu_modules else []) + (
+        [f"SiLU in its source ({listing(used, 100)})"] if used else [])
+    assert not found, listed("expected Swish written by hand, got ", found, " (write x * sigmoid(x) yourself)")
 
 
 @pytest.mark.deduction(1 / 4)
@@ -161,29 +174,70 @@ def test_simplenn_swish_keeps_batchnorm():
     """SimpleNNSwish keeps SimpleNNBN's BatchNorm2d right after each conv"""
     pairs = batchnorm_fed_by_each_conv(_swish_net())
     assert pairs, "no conv ran during the forward"
-    missing = [f"{in_channels}->{out_channels}" for (in_channels, out_channels, _), width in pairs
-               if width != out_channels]
-    assert not missing, (f"expected every conv's output to go straight into a BatchNorm2d of its width (SimpleNNSwish "
-                         f"is SimpleNNBN with Swish), got none after the conv(s) {', '.join(missing)}")
+    wrong = convs_without_their_batchnorm(pairs)
+    assert not wrong, listed("expected every conv's output to go straight into a BatchNorm2d of its width "
+                             "(SimpleNNSwish is SimpleNNBN with Swish), got ", wrong)
+
+
+def _weighted_layers(model: Program) -> dict[fx.Node, str]:
+    """Every conv and linear call, named as SimpleNN's layers in call order: conv1, conv2, fc1, fc2, fc3."""
+    names = {call: f"conv{index + 1}" for index, call in enumerate(model.calls("conv2d"))}
+    return names | {call: f"fc{index + 1}" for index, call in enumerate(model.calls("linear"))}
+
+
+def _layer_before(layers: dict[fx.Node, str], node: fx.Node) -> str | None:
+    """The weighted layer of ``layers`` whose output reaches ``node`` through the first input of each call on
+    the way, "the input", or None (a constant, a long chain): where the ReLU or the Swish ``node`` is."""
+    current = node
+    for _ in range(100):
+        inputs = [arg for arg in current.args if isinstance(arg, fx.Node)]
+        if not inputs:
+            return "the input" if current.op == "placeholder" else None
+        current = inputs[0]
+        if current in layers:
+            return layers[current]
+    return None
+
+
+def _relus_found(model: Program, in_modules: set[fx.Node], calls: list[fx.Node]) -> str:
+    """"... got ReLUs after conv1 and fc2": every place a ReLU (a relu call or an nn.ReLU) is applied at."""
+    layers, relus = _weighted_layers(model), set(calls) | in_modules
+    places = list(dict.fromkeys(place for node in model.nodes() if node in relus
+                                if (place := _layer_before(layers, node))))
+    start = "expected no ReLU in SimpleNNSwish (every ReLU of SimpleNNSwish must become Swish), got "
+    if not places:
+        return start + (f"{len(calls)} relu call(s)" if calls else "an nn.ReLU")
+    return listed(start + ("a ReLU after " if len(places) == 1 else "ReLUs after "), places)
 
 
 @pytest.mark.deduction(1 / 4)
 def test_simplenn_swish_has_no_relu():
     """SimpleNNSwish uses no ReLU (no nn.ReLU, F.relu, torch.relu or x.relu())"""
     model = _swish_net()
-    relus = {kind for node in model.nodes() for kind in model.classes(node) if kind.endswith(".ReLU")}
-    assert not relus, f"expected no nn.ReLU in SimpleNNSwish (every ReLU becomes Swish), got {len(relus)}"
+    in_modules = {node for node in model.nodes() if any(kind.endswith(".ReLU") for kind in model.classes(node))}
     calls = model.calls("relu", "relu_", "threshold", "threshold_")
-    assert not calls, (f"expected no ReLU in SimpleNNSwish (every ReLU of SimpleNNSwish must become Swish), got "
-                       f"{len(calls)} relu call(s)")
+    assert not (in_modules or calls), _relus_found(model, in_modules, calls)
     out = run(model, images(2))
     assert isinstance(out, torch.Tensor), f"forward must return a tensor, got {type(out).__name__}"
+
+
+def _without_swish(model: Program, by_call: dict[object, list[fx.Node]]) -> str:
+    """", none after fc1 and fc2": the places of SimpleNN's ReLUs that no Swish call follows, or ""."""
+    layers = _weighted_layers(model)
+    after = {next((place for node in nodes if (place := _layer_before(layers, node))), None)
+             for nodes in by_call.values()}
+    missing = [place for place in ("conv1", "conv2", "fc1", "fc2") if place not in after]
+    return listed(", none after ", missing) if missing else ""
 
 
 @pytest.mark.deduction(1 / 8)
 def test_simplenn_swish_applies_swish():
     """SimpleNNSwish applies your Swish 4 times per forward, where SimpleNN had its 4 ReLUs"""
     model = _swish_net()
-    calls = {model.annotation(node, SWISH_CALL) for node in model.nodes()} - {None}
-    assert len(calls) == 4, (f"expected Swish applied 4 times per forward (after conv1, conv2, fc1 and fc2), "
-                             f"got {len(calls)}")
+    by_call: dict[object, list[fx.Node]] = {}
+    for node in model.nodes():
+        call = model.annotation(node, SWISH_CALL)
+        if call is not None:
+            by_call.setdefault(call, []).append(node)
+    assert len(by_call) == 4, (f"expected Swish applied 4 times per forward (after conv1, conv2, fc1 and fc2), "
+                               f"got {len(by_call)}{_without_swish(model, by_call)}")
