@@ -67,12 +67,15 @@ def _of(points: float) -> str:
 
 
 def _verdicts(outcomes: list[dict]) -> dict[str, str | None]:
-    """Check name -> None (passed) or the message of its first failed case, in report order."""
-    verdicts: dict[str, str | None] = {}
+    """Check name -> None (every case passed) or what its failed cases said: each distinct message once, in
+    report order ("...; ..."), so a check run on several inputs names every one that fails, within one line."""
+    failures: dict[str, list[str]] = {}
     for outcome in outcomes:
-        if verdicts.get(outcome["check"]) is None:   # not seen yet, or every case so far passed
-            verdicts[outcome["check"]] = None if outcome["passed"] else one_line(outcome["message"] or "failed")
-    return verdicts
+        messages = failures.setdefault(outcome["check"], [])
+        message = None if outcome["passed"] else one_line(outcome["message"] or "failed")
+        if message is not None and message not in messages:
+            messages.append(message)
+    return {check: one_line("; ".join(messages)) if messages else None for check, messages in failures.items()}
 
 
 def _causes(failed: list[tuple[rubric.Check, str]], points: float) -> list[str]:

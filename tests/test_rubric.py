@@ -145,3 +145,20 @@ def test_the_mistakes_table_lists_every_mutant():
     table = corpus.mistakes_table()
     assert all(f"`{mutant.id}`" in table for mutant in corpus.MUTANTS)
     assert textwrap.dedent(table).startswith("| mistake | part | points lost |")
+
+
+def test_a_check_run_on_several_inputs_names_every_input_that_fails():
+    """A parametrized check (output shape for N = 1, 5, 128) fails once, with each distinct message of its cases."""
+    shape = rubric.checks("simplenn")[0]   # SimpleNN maps (N, 3, 32, 32) images to (N, 10) logits
+    outcomes = [_outcome(shape, False, "expected output shape (1, 10), got (1, 5)", "1"),
+                _outcome(shape, True, "", "5"),
+                _outcome(shape, False, "expected output shape (128, 10), got (128, 5)", "128"),
+                _outcome(shape, False, "expected output shape (1, 10), got (1, 5)", "1-again")]
+    row = next(t for t in results.suite_tests(outcomes, {}) if t.name == shape.name)
+    assert not row.passed
+    assert row.output.endswith("expected output shape (1, 10), got (1, 5); "
+                               "expected output shape (128, 10), got (128, 5)"), row.output
+    many = [_outcome(shape, False, f"expected output shape ({n}, 10), got ({n}, 5) " + "x" * 40, str(n))
+            for n in range(20)]
+    row = next(t for t in results.suite_tests(many, {}) if t.name == shape.name)
+    assert len(row.output) <= results.MESSAGE_CHARS + 20 and "\n" not in row.output
