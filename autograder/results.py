@@ -75,7 +75,18 @@ def _verdicts(outcomes: list[dict]) -> dict[str, str | None]:
         message = None if outcome["passed"] else one_line(outcome["message"] or "failed")
         if message is not None and message not in messages:
             messages.append(message)
-    return {check: one_line("; ".join(messages)) if messages else None for check, messages in failures.items()}
+    return {check: _joined(messages) if messages else None for check, messages in failures.items()}
+
+
+def _joined(messages: list[str]) -> str:
+    """The messages as one line within ``MESSAGE_CHARS``: all of them, else as many whole ones as fit and the
+    rest counted (each message is already within the cap)."""
+    for shown in range(len(messages), 0, -1):
+        rest = len(messages) - shown
+        text = "; ".join(messages[:shown]) + (f"; and {rest} more failed case{'s' * (rest > 1)}" if rest else "")
+        if len(text) <= MESSAGE_CHARS:
+            return text
+    return messages[0]
 
 
 def _causes(failed: list[tuple[rubric.Check, str]], points: float) -> list[str]:

@@ -185,7 +185,7 @@ def test_schedules_baseline_steps_down_at_half_and_three_quarters_fast_warms_up_
     (["--epochs", "0"], "--epochs"),
     (["--pipeline", "turbo"], "--pipeline"),
     (["--data-source", "/nonexistent/manifest.json"], "no such file"),
-    ([], "not been published"),  # no local build given and the term's data not published yet
+    ([], "not published yet"),  # no local build given and the term's data not published yet
 ])
 def test_bad_input_exits_1_with_one_line(arguments, problem, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("HW2_DATA_SOURCE", raising=False)

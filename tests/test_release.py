@@ -145,7 +145,7 @@ def test_the_students_readme_commands_and_submission_form_work_as_written():
     """The smoke runs call papermill through the venv's Python (its script need not be on PATH); the README
     says in which form to hand the files in, and how to point the notebooks at a local data folder."""
     text = (RELEASE / "README.md").read_text(encoding="utf-8")
-    runs = [line for line in text.splitlines() if " -p " in line]
+    runs = [line for line in text.splitlines() if "papermill " in line and " -p " in line]
     assert runs and all(line.startswith("python -m papermill ") for line in runs), runs
     assert "side by side" in text and "`.zip`" in text and "nbgrader submit" in text
     from tools.dataset import LOCAL_DATA_FILE

@@ -162,3 +162,4 @@ def test_a_check_run_on_several_inputs_names_every_input_that_fails():
             for n in range(20)]
     row = next(t for t in results.suite_tests(many, {}) if t.name == shape.name)
     assert len(row.output) <= results.MESSAGE_CHARS + 20 and "\n" not in row.output
+    assert row.output.endswith("more failed cases") and "..." not in row.output, row.output
