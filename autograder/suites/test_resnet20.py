@@ -24,10 +24,10 @@ Decisions:
   the notebook. The residual additions are the ``add`` / ``add_`` calls (``out + sc``, ``out += sc``,
   ``torch.add``) of two 4-D tensors of one shape whose values depend on different numbers of conv calls: the
   input behind more convs is the residual branch F(x), the other the shortcut (``x`` itself, option A's
-  padding, or option B's projection: one conv fewer). Each addition must feed a ReLU (``relu`` or ``relu_``,
-  a module or a function, in place or not; through copies: ``alias``, ``clone``, ``contiguous``), and its
-  branch must not be a ReLU's output (no ReLU between the block's last BatchNorm and the addition). Only the
-  additions present are judged: how many blocks there are is the weighted-layer check's business, and a
+  padding, or option B's projection: one conv fewer). Each addition must feed a ReLU (``relu``, or a clamp or
+  threshold at 0; a module or a function, in place or not; through copies: ``alias``, ``clone``,
+  ``contiguous``), and its branch must not be a ReLU's output (no ReLU between the block's last BatchNorm and
+  the addition). Only the additions present are judged: how many blocks there are is the weighted-layer check's business, and a
   network with no residual addition passes here (the shortcut check charges it), so no mistake is charged
   twice. A branch without BatchNorm is the BatchNorm check's business, not this one's.
 * N = 1 is checked in eval mode only (the inference contract); larger batches in both modes.
@@ -66,7 +66,22 @@ def _stages(values) -> list:
 
 
 _COPIES = {"alias", "clone", "contiguous"}   # calls whose output is their input's value
-_RELU = {"relu", "relu_"}
+def _is_relu(node) -> bool:
+    """A ReLU call, however written: ``relu``, or a clamp / threshold at 0 (``x.clamp(min=0)``,
+    ``x.clamp_min(0)``, ``F.threshold(x, 0, 0)``), in place or not."""
+    name = op_name(node)
+    try:
+        if name in ("relu", "relu_"):
+            return True
+        if name in ("clamp", "clamp_"):
+            return Program.argument(node, "min") == 0 and Program.argument(node, "max") is None
+        if name in ("clamp_min", "clamp_min_"):
+            return Program.argument(node, "min") == 0
+        if name in ("threshold", "threshold_"):
+            return Program.argument(node, "threshold") == 0 and Program.argument(node, "value") == 0
+    except (KeyError, AttributeError):   # an overload without these arguments (clamp.Tensor): not a ReLU here
+        return False
+    return False
 
 
 def _shape(value) -> tuple | None:
@@ -108,7 +123,7 @@ def _feeds_relu(node: fx.Node) -> bool:
         current = frontier.pop()
         for user in current.users:
             if user.args and user.args[0] is current:
-                if op_name(user) in _RELU:
+                if _is_relu(user):
                     return True
                 if op_name(user) in _COPIES:
                     frontier.append(user)
@@ -234,7 +249,7 @@ def test_shortcuts_add():
 def test_relu_after_the_addition():
     """Each block's output is ReLU(F(x) + shortcut(x)): the ReLU comes after the addition"""
     additions = _residual_additions(_model())   # none at all: the shortcut check's business, not this one's
-    before = [k for k, (_, branch) in enumerate(additions, 1) if op_name(_produced_by(branch)) in _RELU]
+    before = [k for k, (_, branch) in enumerate(additions, 1) if _is_relu(_produced_by(branch))]
     missing = [k for k, (node, _) in enumerate(additions, 1) if not _feeds_relu(node)]
     wrong = [f"a ReLU before the addition in {_blocks(before, len(additions))}"] if before else []
     wrong += [f"no ReLU after the addition in {_blocks(missing, len(additions))}"] if missing else []
