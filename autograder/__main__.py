@@ -4,6 +4,7 @@
     python -m autograder grade-all SUBMITTED_ROOT --out AUTOGRADED_ROOT [--labels ...] [--jobs N] [--device ...]
     python -m autograder import-nbgrader COURSE --results AUTOGRADED_ROOT [--db-url URL]
     python -m autograder final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
+    python -m autograder similarity SUBMITTED_ROOT --out DIR [--reference DIR ...]
 
 import-nbgrader and final-grades are the nbgrader side of a term (autograder/nbgrader_import.py,
 autograder/final_grades.py): the class into nbgrader's gradebook without running a notebook, then one
@@ -57,7 +58,22 @@ def _arguments(argv):
         sub.add_argument("--results", type=Path, required=True, metavar="AUTOGRADED_ROOT",
                          help="grade-all's --out folder (<student>/hw2/results.json)")
         sub.add_argument("--db-url", default=None, help="nbgrader's gradebook (default sqlite:///COURSE/gradebook.db)")
+    similar = commands.add_parser("similarity", help="code similarity across the class and against --reference code")
+    similar.add_argument("submission", type=Path, metavar="SUBMITTED_ROOT")
+    similar.add_argument("--out", type=Path, required=True, help="where similarity.csv, .md and pairs/ go")
+    similar.add_argument("--reference", type=Path, action="append", default=[], metavar="DIR",
+                         help="a folder of .py / .ipynb files to compare every student with (repeatable)")
     return parser.parse_args(argv)
+
+
+def _similarity(args) -> int:
+    from autograder.similarity.check import run
+
+    if not args.submission.is_dir():
+        return cli.error(f"{args.submission} is not a folder: give nbgrader's submitted/ folder")
+    _, summary = run(args.submission, args.out, args.reference)
+    print(summary)
+    return cli.EXIT_DONE
 
 
 def _nbgrader_side(args) -> int:
@@ -91,6 +107,8 @@ def main(argv=None) -> int:
     args = _arguments(argv)
     if args.command in ("import-nbgrader", "final-grades"):
         return _nbgrader_side(args)
+    if args.command == "similarity":
+        return _similarity(args)
     try:
         if not args.submission.is_dir():
             raise GradingError(f"{args.submission} is not a folder")
