@@ -39,6 +39,8 @@ def _arguments(argv):
     many = commands.add_parser("grade-all", help="grade nbgrader's submitted/<student>/hw2/ tree")
     many.add_argument("submission", type=Path, metavar="SUBMITTED_ROOT")
     many.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    many.add_argument("--no-similarity", action="store_true",
+                      help="skip the code-similarity check grade-all runs at the end (OUT/similarity/)")
     for sub in (one, many):
         sub.add_argument("--out", type=Path, required=True, help="where results go")
         sub.add_argument("--labels", type=Path, default=None,
@@ -125,7 +127,8 @@ def main(argv=None) -> int:
         return cli.EXIT_DONE
     from autograder.grade_all import grade_all
 
-    graded = grade_all(args.submission, args.out, labels, device, args.jobs, policy)
+    graded = grade_all(args.submission, args.out, labels, device, args.jobs, policy,
+                       similarity=not args.no_similarity)
     print(graded.totals_line())
     print(f"{len(graded.rows)} students -> {args.out / 'gradebook.csv'}, {args.out / 'summary.md'}, "
           f"{args.out / 'totals_histogram.png'}")

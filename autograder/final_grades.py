@@ -7,8 +7,9 @@ results.json files, and writes to DIR:
   * ``final_grades.csv``: per student the points of every handout item (course_config.HANDOUT_ITEMS), then
     ``autograded``, ``manual``, ``bonus`` (every extra credit: bonus items and any a TA gave) and ``total``
     (of ``course_config.COURSE_MAX``; bonus on top), ``ungraded`` (answer cells still waiting for a TA) and
-    ``flags`` (``tampered``, ``needs manual grading``, ``review``, ``no autograder results``, missing files, notebooks
-    nbgrader could not read and formgrader therefore lacks);
+    ``flags`` (``tampered``, ``needs manual grading``, ``review``, ``similar to N`` from grade-all's similarity
+    check in ``AUTOGRADED_ROOT/similarity/``, ``no autograder results``, missing files, notebooks nbgrader could
+    not read and formgrader therefore lacks);
   * ``lms_grades.csv``: ``student,<assignment>`` with the total, the two columns an LMS import (Canvas,
     a Gradescope roster) maps to a login and an assignment;
   * ``final_grades_histogram.png``: the totals.
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import course_config
 import grade_predictions
+from autograder.grade_all import SIMILARITY_FOLDER
 from autograder.nbgrader_import import ASSIGNMENT, load_results, test_cells
+from autograder.similarity.report import read_similar_to
 
 SUBMITTED_FILES = (*(course_config.NOTEBOOKS[key] for key in course_config.NOTEBOOKS if key != "save_predictions"),
                    course_config.PREDICTIONS_FILENAME)
@@ -55,6 +58,9 @@ def _flags(course: Path, results_root: Path, student: str) -> list[str]:
             flags.append(f"needs manual grading: {' '.join(sorted(results.needs_manual))}")
         if results.review:
             flags.append(f"review: {len(results.review)}")
+    similar = read_similar_to(results_root / SIMILARITY_FOLDER).get(student)
+    if similar:
+        flags.append(f"similar to {similar}")
     folder = course / "submitted" / student / ASSIGNMENT
     missing = [name for name in SUBMITTED_FILES if not (folder / name).is_file()]
     if missing:

@@ -11,7 +11,7 @@ import json
 import logging
 import statistics
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -72,9 +72,11 @@ def pass_rates(graded: list[results.Results]) -> list[tuple[str, int, int]]:
 
 @dataclass
 class ClassResults:
-    """A graded class: one gradebook row per student, and the results of those who have any."""
+    """A graded class: one gradebook row per student, the results of those who have any, and how many others
+    the similarity check ties each student to (a flag for staff, never a score)."""
     rows: list[dict]
     graded: list[results.Results]
+    similar_to: dict[str, int] = field(default_factory=dict)
 
     def totals_line(self) -> str:
         totals = [row["total"] for row in self.rows] or [0.0]
@@ -86,21 +88,31 @@ class ClassResults:
                  "| test | passed |", "| --- | --- |"]
         lines += [f"| {name} | {passed}/{total} ({passed / total:.0%}) |"
                   for name, passed, total in pass_rates(self.graded)]
-        flagged = [row for row in self.rows if row["status"] not in ("graded", "unchanged") or row["review"]]
+        flagged = [row for row in self.rows if row["status"] not in ("graded", "unchanged") or row["review"]
+                   or self.similar_to.get(row["student"])]
         if flagged:
             lines += ["", "## For staff to look at", "",
                       "`needs manual grading`: a part whose code torch.export could not capture, or whose exported "
                       "program computes something else than the student's model, scored 0 automatically: a TA "
                       "grades it by hand (results.json `extra_data.needs_manual_grading` says which part and why); "
                       "`tampered`: scored 0 until reviewed; `review`: the static review's findings (results.json "
-                      "`extra_data.review`), which never change a score.", "",
-                      "| student | status | review |", "| --- | --- | --- |"]
-            lines += [f"| {row['student']} | {row['status']} | {row['review']} |" for row in flagged]
+                      "`extra_data.review`), which never change a score; `similar to N`: the code-similarity "
+                      f"check flagged N pairs with this student (`{SIMILARITY_FOLDER}/similarity.md`).", "",
+                      "| student | status | review | similarity |", "| --- | --- | --- | --- |"]
+            lines += [f"| {row['student']} | {row['status']} | {row['review']} | "
+                      f"{_similar(self.similar_to.get(row['student']))} |" for row in flagged]
         return "\n".join(lines) + "\n"
 
 
+SIMILARITY_FOLDER = "similarity"   # grade-all's code-similarity check, in its --out folder
+
+
+def _similar(count: int | None) -> str:
+    return f"similar to {count}" if count else ""
+
+
 def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: int = 1,
-              policy: SandboxPolicy = SandboxPolicy()) -> ClassResults:
+              policy: SandboxPolicy = SandboxPolicy(), similarity: bool = True) -> ClassResults:
     out_root.mkdir(parents=True, exist_ok=True)
     found = students(submitted_root)
     log.info("grading %d students from %s with %d jobs on %s", len(found), submitted_root, jobs, device)
@@ -111,6 +123,11 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
         rows=[result.gradebook_row(student, how) if result else results.missing_row(student, how)
               for student, result, how in outcomes],
         graded=[result for _, result, _ in outcomes if result])
+    if similarity:   # read as text, never run: seconds for a class (python -m autograder similarity adds references)
+        from autograder.similarity.check import run as check_similarity
+
+        graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [])
+        log.info(line)
     grade_predictions.write_gradebook(graded.rows, out_root / "gradebook.csv", results.GRADEBOOK_COLUMNS)
     (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")
     grade_predictions.plot_histogram([row["total"] for row in graded.rows], MAX_TOTAL,

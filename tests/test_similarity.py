@@ -151,3 +151,19 @@ def test_code_most_of_the_class_shares_is_not_a_match():
                      for i in range(6)) for s in range(5)]
     units = [Unit(f"s{n}", "training", shared + "\n" + own[n]) for n in range(5)]
     assert not [m for m in compare(units, [], {}) if m.flagged]
+
+
+def test_staff_see_similar_to_n_in_grade_alls_summary_and_final_grades_flags(small_class, tmp_path):
+    from autograder import final_grades
+    from autograder.grade_all import SIMILARITY_FOLDER, ClassResults
+    from autograder.similarity.report import read_similar_to
+
+    counts = read_similar_to(small_class["out"])
+    assert counts.get("copier") == 2, counts   # student0 and the public file
+    row = {"student": "copier", "status": "graded", "review": "", "total": 30.0}
+    assert "| copier | graded |  | similar to 2 |" in ClassResults([row], [], counts).summary_markdown()
+    results_root = tmp_path / "autograded"
+    (results_root / SIMILARITY_FOLDER).mkdir(parents=True)
+    (results_root / SIMILARITY_FOLDER / "similar_to.json").write_text('{"copier": 2, "x": true, "y": "3"}')
+    assert "similar to 2" in final_grades._flags(tmp_path / "course", results_root, "copier")
+    assert not [f for f in final_grades._flags(tmp_path / "course", results_root, "x") if f.startswith("similar")]

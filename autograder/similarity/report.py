@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 from pathlib import Path
 
 import course_config
@@ -90,4 +91,19 @@ def write(matches: list[Match], out: Path, problems: list[str], students: int, r
     if problems:
         lines += ["", "Not compared:", ""] + [f"- {problem}" for problem in problems]
     (out / "similarity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / SIMILAR_TO).write_text(json.dumps(counts, indent=1) + "\n", encoding="utf-8")
     return counts
+
+
+SIMILAR_TO = "similar_to.json"   # {student: N}: read by grade-all's summary and final-grades' flags
+
+
+def read_similar_to(folder: Path) -> dict[str, int]:
+    """``similar_to.json`` of a similarity run's folder; {} when there is none or it is not one we wrote."""
+    try:
+        data = json.loads((folder / SIMILAR_TO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}

@@ -31,19 +31,25 @@ class Unit:
         self.fingerprints = of_source(self.source)
 
 
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    """A top-level statement's source (whole lines: a top-level statement starts its line)."""
+    return "".join(lines[node.lineno - 1:node.end_lineno or node.lineno])
+
+
 def _statements(cells: list[str]) -> list[tuple[ast.stmt, str]]:
-    """Every top-level statement of the code cells (IPython lines removed; a cell that does not parse is
-    skipped), with its source text."""
+    """Every top-level statement of the code cells (IPython lines removed; a cell that does not parse, or is
+    over ``notebook_defs.MAX_CELL_BYTES``, is skipped), with its source text."""
     found = []
     for cell in cells:
         code = notebook_defs.strip_ipython(cell)
-        if code is None:
+        if code is None or len(code.encode("utf-8", "replace")) > notebook_defs.MAX_CELL_BYTES:
             continue
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
-        found += [(node, ast.get_source_segment(code, node) or "") for node in tree.body]
+        lines = code.splitlines(keepends=True)
+        found += [(node, _segment(lines, node)) for node in tree.body]
     return found
 
 
@@ -90,6 +96,9 @@ def notebook_units(notebooks: dict[str, Path]) -> tuple[dict[str, str], list[str
             cells = notebook_defs.code_cells(path)
         except ValueError as error:   # NotebookTooLarge is one
             problems.append(f"{name}: {error}")
+            continue
+        if sum(len(cell.encode("utf-8", "replace")) for cell in cells) > notebook_defs.MAX_CODE_BYTES:
+            problems.append(f"{name}: over {notebook_defs.MAX_CODE_BYTES // 2**20} MB of code, not compared")
             continue
         units.update(split_units(cells, course_config.SIMILARITY_OBJECTS.get(key, ()), name))
     return units, problems
