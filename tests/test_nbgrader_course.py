@@ -65,7 +65,8 @@ def term(tmp_path_factory, course_data):
     with open(submitted / "huge" / ASSIGNMENT / NB["simplenn"], "ab") as notebook:   # nbgrader must not parse it
         notebook.write(b" " * course_config.NOTEBOOK_MAX_BYTES)
     results = root / "results"
-    _autograder("grade-all", submitted, "--out", results, "--labels", labels, "--jobs", 2, "--device", "cpu", "-q")
+    _autograder("grade-all", submitted, "--out", results, "--labels", labels, "--jobs", 2, "--device", "cpu", "-q",
+                "--no-similarity")   # five copies of one solution: tests/test_similarity.py checks the flags
     return root, results, f"sqlite:///{root / 'gradebook.db'}"
 
 
