@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: demo test test-learning release lock bench-predictions bench-training bench-grading gradescope clean
+.PHONY: demo test test-learning release lock bench-predictions bench-training bench-grading bench-similarity gradescope clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-training: $(STAMP)
 # Slow (about 15 min on 2 cores, mostly nbgrader); extra options: make bench-grading ARGS="--skip-nbgrader".
 bench-grading: $(STAMP)
 	$(PY) tests/benchmarks/bench_grading.py $(ARGS)
+
+# Code-similarity check on 50, 100 and 200 students and 50 reference files (about a minute and a half).
+bench-similarity: $(STAMP)
+	$(PY) tests/benchmarks/bench_similarity.py $(ARGS)
 
 # Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the labels): build/gradescope/autograder.zip.
 # Labels from course_config.labels_csv_path(), or make gradescope LABELS=path/to/test_labels.csv.
