@@ -3,9 +3,9 @@
 Each step runs the real command an instructor or TA would type (printed before it runs):
 the student release (nbgrader + leak check) -> synthetic archive -> course data set -> a student loading
 it with tools.dataset -> scoring predictions files one by one and as a batch -> the gradebook ->
-autograding a small class (reference solution, a buggy sample, the release stubs) -> the same class in
-nbgrader's gradebook without running a notebook, a TA's hand grade, final grades -> a one-epoch run of the
-reference ResNet-20 trainer (solutions/), its predictions.csv scored like a student's.
+autograding a small class (reference solution, a buggy sample, the release stubs) and its code-similarity
+check -> the same class in nbgrader's gradebook without running a notebook, a TA's hand grade, final grades ->
+a one-epoch run of the reference ResNet-20 trainer (solutions/), its predictions.csv scored like a student's.
 """
 from __future__ import annotations
 
@@ -183,6 +183,10 @@ def main() -> int:
     _print_table(AUTOGRADED / "gradebook.csv")
     print(f"\nfeedback of the buggy sample ({AUTOGRADED / 'buggy_sample' / 'hw2' / 'feedback.md'}):")
     print((AUTOGRADED / "buggy_sample" / course_config.ASSIGNMENT_ID / "feedback.md").read_text(encoding="utf-8"))
+
+    _step("7b. Staff: the code-similarity check grade-all ran (the buggy sample is the reference solution with two "
+          "planted mistakes: a copy)")
+    print((AUTOGRADED / "similarity" / "similarity.md").read_text(encoding="utf-8"))
 
     _step("8. nbgrader: the class into the gradebook without running a notebook, a TA's grade, final grades")
     _nbgrader_course()
