@@ -151,3 +151,12 @@ def test_skipped_statements_are_unavailable_with_the_callers_reason_and_others_r
     assert problems == [] and seen == ["code cell 2, line 1"] and namespace["ok"]() == 1
     with pytest.raises(UnavailableName, match="it looped"):
         namespace["Spin"]()
+
+
+def test_a_line_starting_with_percent_inside_an_expression_is_python_not_a_magic(tmp_path):
+    """``"%d" \\n % n`` continued inside brackets: the cell parses as it is, so nothing in it is blanked (it was
+    read as a line magic, the cell no longer parsed and its definitions were lost)."""
+    cell = 'def report(n):\n    print("epoch %d"\n          % n)\n    return n'
+    assert strip_ipython(cell) == cell
+    path = _notebook(tmp_path, cell)
+    assert "report" in {getattr(s.node, "name", None) for s in extract(path).statements}

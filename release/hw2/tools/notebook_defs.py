@@ -221,8 +221,17 @@ def code_cells(notebook: str | Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES,
     return sources
 
 
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def strip_ipython(source: str) -> str | None:
-    """Python source of a cell with magics and shell lines blanked; None for a non-Python cell magic."""
+    """Python source of a cell with magics and shell lines blanked; None for a non-Python cell magic. A cell
+    that is valid Python as it is stays as it is (``"%d" \\n % n`` inside brackets is an operator, not a magic)."""
     lines = source.split("\n")
     first = lines[0].strip() if lines else ""
     if first.startswith("%%"):
@@ -230,6 +239,8 @@ def strip_ipython(source: str) -> str | None:
         if not magic or magic[0] not in _PYTHON_CELL_MAGICS:
             return None
         lines[0] = ""
+    if _parses("\n".join(lines)):   # plain Python: a line starting with % or ! continues an expression there
+        return "\n".join(lines)
     kept = []
     for line in lines:
         match = _LINE_MAGIC_OR_SHELL.match(line) or _HELP_LINE.match(line)
