@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: demo test test-learning release lock bench-predictions bench-training bench-grading bench-similarity gradescope clean
+.PHONY: demo test test-learning release lock bench-predictions bench-training bench-grading bench-similarity calibrate-similarity gradescope clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,9 +48,13 @@ bench-training: $(STAMP)
 bench-grading: $(STAMP)
 	$(PY) tests/benchmarks/bench_grading.py $(ARGS)
 
-# Code-similarity check on 50, 100 and 200 students and 50 reference files (about a minute and a half).
+# Code-similarity check on 50, 100 and 200 students and 50 reference files, --jobs 1 and 2 (about 3 minutes).
 bench-similarity: $(STAMP)
 	$(PY) tests/benchmarks/bench_similarity.py $(ARGS)
+
+# The similarity check's calibration: independent solutions and disguised copies, scored (the README's table).
+calibrate-similarity: $(STAMP)
+	$(PY) -m fixtures.similarity_calibration
 
 # Gradescope's autograder.zip (setup.sh, run_autograder, the grader, the labels): build/gradescope/autograder.zip.
 # Labels from course_config.labels_csv_path(), or make gradescope LABELS=path/to/test_labels.csv.

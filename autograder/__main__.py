@@ -4,7 +4,7 @@
     python -m autograder grade-all SUBMITTED_ROOT --out AUTOGRADED_ROOT [--labels ...] [--jobs N] [--device ...]
     python -m autograder import-nbgrader COURSE --results AUTOGRADED_ROOT [--db-url URL]
     python -m autograder final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
-    python -m autograder similarity SUBMITTED_ROOT --out DIR [--reference DIR ...]
+    python -m autograder similarity SUBMITTED_ROOT --out DIR [--reference DIR ...] [--jobs N]
 
 import-nbgrader and final-grades are the nbgrader side of a term (autograder/nbgrader_import.py,
 autograder/final_grades.py): the class into nbgrader's gradebook without running a notebook, then one
@@ -65,6 +65,7 @@ def _arguments(argv):
     similar.add_argument("--out", type=Path, required=True, help="where similarity.csv, .md and pairs/ go")
     similar.add_argument("--reference", type=Path, action="append", default=[], metavar="DIR",
                          help="a folder of .py / .ipynb files to compare every student with (repeatable)")
+    similar.add_argument("--jobs", type=int, default=1, help="processes reading the notebooks (default 1)")
     return parser.parse_args(argv)
 
 
@@ -73,7 +74,7 @@ def _similarity(args) -> int:
 
     if not args.submission.is_dir():
         return cli.error(f"{args.submission} is not a folder: give nbgrader's submitted/ folder")
-    _, summary = run(args.submission, args.out, args.reference)
+    _, summary = run(args.submission, args.out, args.reference, jobs=max(1, args.jobs))
     print(summary)
     return cli.EXIT_DONE
 

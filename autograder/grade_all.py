@@ -126,7 +126,7 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
     if similarity:   # read as text, never run: seconds for a class (python -m autograder similarity adds references)
         from autograder.similarity.check import run as check_similarity
 
-        graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [])
+        graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [], jobs=jobs)
         log.info(line)
     grade_predictions.write_gradebook(graded.rows, out_root / "gradebook.csv", results.GRADEBOOK_COLUMNS)
     (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")

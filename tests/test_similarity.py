@@ -57,8 +57,8 @@ class _WellFormed(HTMLParser):
 @pytest.fixture(scope="module")
 def small_class(tmp_path_factory):
     """Three students who wrote ResNet-20 their own way, one who copied another's and renamed it, one who
-    handed in the release untouched, one unreadable notebook; a reference folder with a public-style file and a
-    file that is not UTF-8."""
+    handed in the release untouched, one unreadable notebook, an empty submission, a 30 MB notebook of plots and
+    one of code; a reference folder with a public-style file and a file that is not UTF-8."""
     root = tmp_path_factory.mktemp("similarity")
     submitted = root / "submitted"
     variants = [v for v in corpus.VARIANTS if v.notebook == "resnet"][:3]
@@ -79,6 +79,11 @@ def small_class(tmp_path_factory):
     broken = submitted / "broken" / HW2
     corpus.build_submission(broken)
     (broken / RESNET).write_text("{not json", encoding="utf-8")
+    (submitted / "empty" / HW2).mkdir(parents=True)
+    big_plots = nbformat.v4.new_code_cell("print('plots')", outputs=[nbformat.v4.new_output(
+        "display_data", data={"image/png": "A" * (30 * 2**20)})])   # 30 MB of outputs: the code is still read
+    corpus.build_submission(submitted / "plots" / HW2, edit=lambda key, nb: nb.cells.append(big_plots) if key == "resnet" else None)
+    corpus.build_submission(submitted / "huge" / HW2, edit=_with_cell("x = '" + "a" * (30 * 2**20) + "'"))   # 30 MB of code
     reference = root / "reference"
     reference.mkdir()
     (reference / "public_resnet.py").write_text(renamed.replace("Blk", "PublicBlock"), encoding="utf-8")
@@ -115,9 +120,14 @@ def test_the_reports_are_readable_and_well_formed(small_class):
 
 def test_bad_input_is_one_line_each_and_the_rest_is_compared(small_class):
     text = (small_class["out"] / "similarity.md").read_text(encoding="utf-8")
-    assert f"- broken: {RESNET}: " in text and "not a readable Jupyter notebook" in text
+    assert f"- broken: {RESNET} is not a readable Jupyter notebook" in text
     assert "- reference reference/latin1.py: not UTF-8 text, skipped" in text
-    assert text.splitlines()[2].startswith("6 students, 1 reference file;"), "the others are still compared"
+    assert "- empty: no code found in the notebooks" in text
+    assert f"- huge: {RESNET}: over 1 MB of code, not compared" in text
+    assert "- plots" not in text, "a notebook large for its outputs is read like any other"
+    assert text.splitlines()[2].startswith("9 students, 1 reference file;"), "the others are still compared"
+    rows = list(csv.DictReader(open(small_class["out"] / "similarity.csv", encoding="utf-8")))
+    assert any("plots" in (row["a"], row["b"]) for row in rows), "the 30 MB notebook's code was compared"
 
 
 def test_a_folder_that_does_not_exist_is_one_line(tmp_path):
@@ -167,3 +177,45 @@ def test_staff_see_similar_to_n_in_grade_alls_summary_and_final_grades_flags(sma
     (results_root / SIMILARITY_FOLDER / "similar_to.json").write_text('{"copier": 2, "x": true, "y": "3"}')
     assert "similar to 2" in final_grades._flags(tmp_path / "course", results_root, "copier")
     assert not [f for f in final_grades._flags(tmp_path / "course", results_root, "x") if f.startswith("similar")]
+
+
+# ---- calibration: independent solutions are never flagged, disguised copies always are ----------------------------
+@pytest.fixture(scope="module")
+def calibration():
+    from fixtures.similarity_calibration import calibrate
+    return calibrate()
+
+
+def test_no_two_independent_solutions_are_flagged(calibration):
+    from fixtures import similarity_cases as cases
+    assert sum("ResNet20" in code for code in cases.INDEPENDENT.values()) >= 20
+    for part, matches in calibration.independent.items():
+        assert matches, f"{part}: independent solutions share nothing at all: the calibration measures nothing"
+        flagged = [(m.a.owner, m.b.owner, round(m.score, 2)) for m in matches if m.flagged]
+        assert not flagged, f"{part}: independent solutions flagged: {flagged}"
+    assert not [m.a.owner for m in calibration.against_public if m.flagged], "an independent solution vs the public file"
+
+
+def test_every_disguised_copy_is_flagged_and_ranked_above_every_independent_pair(calibration):
+    from fixtures.similarity_calibration import rewrites_layers
+    checked = 0
+    for part, by_disguise in calibration.copies.items():
+        highest = calibration.highest_independent(part)
+        for disguise, copies in by_disguise.items():
+            if part == "SimpleNN" and rewrites_layers(disguise):
+                continue   # 15 lines the handout fixes layer by layer: rewritten, they are any student's (README)
+            for source, match in enumerate(copies):
+                assert bool(match and match.flagged and match.score > highest), \
+                    (f"{part}, copy of source {source} disguised as {disguise}: score "
+                     f"{match.score if match else 0:.2f}, highest independent pair {highest:.2f}")
+                checked += 1
+    assert checked >= 10 * 3, checked
+    assert calibration.public_copy is not None and calibration.public_copy.flagged, "the copy of the public file"
+    assert calibration.public_copy.score > max(m.score for m in calibration.against_public)
+
+
+def test_the_readme_shows_the_calibration_as_it_is(calibration):
+    from fixtures.similarity_calibration import summary_table
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    for line in summary_table(calibration).splitlines():
+        assert line in readme, f"README's calibration table is out of date (make calibrate-similarity): {line}"

@@ -10,7 +10,7 @@ a long file into a short answer has a high share on their side only.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import course_config
@@ -18,6 +18,11 @@ from autograder.similarity.fingerprints import Fingerprints
 from autograder.similarity.units import Unit
 
 COMMON_MIN_STUDENTS = 4   # below this many students with a part, nothing counts as common code
+
+
+def threshold(part: str) -> float:
+    """The score at which a pair of this part is flagged."""
+    return course_config.SIMILARITY_THRESHOLD_BY_PART.get(part, course_config.SIMILARITY_THRESHOLD)
 
 
 @dataclass
@@ -28,6 +33,7 @@ class Match:
     shared: frozenset[int]
     a_size: int   # a's fingerprints, once the release's and the common ones are dropped
     b_size: int
+    _lines: dict[str, set[int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def a_share(self) -> float:
@@ -43,16 +49,18 @@ class Match:
 
     @property
     def flagged(self) -> bool:
-        return self.score >= course_config.SIMILARITY_THRESHOLD and len(self.shared) >= course_config.SIMILARITY_MIN_SHARED
+        return self.score >= threshold(self.part) and len(self.shared) >= course_config.SIMILARITY_MIN_SHARED
 
     def lines(self, side: str) -> set[int]:
         """The source lines of ``side`` ('a' or 'b') covered by the shared fingerprints."""
-        fingerprints = (self.a if side == "a" else self.b).fingerprints.lines
-        covered: set[int] = set()
-        for value in self.shared:
-            first, last = fingerprints[value]
-            covered.update(range(first, last + 1))
-        return covered
+        if side not in self._lines:
+            fingerprints = (self.a if side == "a" else self.b).fingerprints.lines
+            covered: set[int] = set()
+            for value in self.shared:
+                first, last = fingerprints[value]
+                covered.update(range(first, last + 1))
+            self._lines[side] = covered
+        return self._lines[side]
 
     def longest(self) -> int:
         """The longest run of consecutive matched lines, on the side where it is longer."""

@@ -12,14 +12,15 @@ lines it covers.
 from __future__ import annotations
 
 import ast
-import hashlib
+import functools
 import io
 import keyword
 import tokenize
+import zlib
 from dataclasses import dataclass
 
-K = 10   # tokens per hashed run: shorter runs are what any two solutions share ("self . V = nn . Conv2d (")
-W = 6    # winnowing window: a match of K + W - 1 = 15 tokens or more is always found
+K = 8   # tokens per hashed run: shorter runs are what any two solutions share ("self . V = nn . Conv2d (")
+W = 4   # winnowing window: a match of K + W - 1 = 11 tokens or more is always found (calibrated: README)
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,46 @@ def normalise(source: str, renamable: set[str] | None = None) -> list[Token]:
             tokens.append(Token(text, line))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         pass
-    return [t for i, t in enumerate(tokens) if not (t.text == "S" and i and tokens[i - 1].text == "S")]
+    tokens = [t for i, t in enumerate(tokens) if not (t.text == "S" and i and tokens[i - 1].text == "S")]
+    return _number_tuples_as_numbers(tokens)
+
+
+def _number_tuples_as_numbers(tokens: list[Token]) -> list[Token]:
+    """``( N , N )`` (``kernel_size=(3, 3)`` for ``kernel_size=3``) as one ``N``, unless the parentheses call
+    something (a name, ``)`` or ``]`` before them)."""
+    out: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        j = i + 1
+        while j + 1 < len(tokens) and tokens[j].text == "N" and tokens[j + 1].text == ",":
+            j += 2
+        if j < len(tokens) and tokens[j].text == "N":
+            j += 1
+        called = bool(out) and (out[-1].text in (")", "]") or
+                                (out[-1].text.isidentifier() and not keyword.iskeyword(out[-1].text)))
+        if tokens[i].text == "(" and j > i + 2 and j < len(tokens) and tokens[j].text == ")" and not called:
+            out.append(Token("N", tokens[i].line))
+            i = j + 1
+            continue
+        out.append(tokens[i])
+        i += 1
+    return out
 
 
 _FSTRING_PARTS = {getattr(tokenize, name) for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
                   if hasattr(tokenize, name)}
 
 
-def _hash(texts: list[str]) -> int:
-    return int.from_bytes(hashlib.blake2b(" ".join(texts).encode(), digest_size=8).digest(), "big")
+@functools.lru_cache(maxsize=65536)
+def _token_id(text: str) -> int:
+    """A token's number, the same in every process (``hash`` of a string is not: it is salted per process)."""
+    return zlib.crc32(text.encode())
 
 
 def fingerprints(tokens: list[Token], k: int = K, w: int = W) -> Fingerprints:
-    """Winnowed hashes of the k-grams of ``tokens``."""
-    grams = [(_hash([t.text for t in tokens[i:i + k]]), tokens[i].line, tokens[i + k - 1].line)
+    """Winnowed hashes of the k-grams of ``tokens`` (a tuple of ints hashes the same in every process)."""
+    ids = [_token_id(t.text) for t in tokens]
+    grams = [(hash(tuple(ids[i:i + k])), tokens[i].line, tokens[i + k - 1].line)
              for i in range(len(tokens) - k + 1)]
     kept: dict[int, tuple[int, int]] = {}
     if grams and len(grams) < w:

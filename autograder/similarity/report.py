@@ -61,6 +61,13 @@ def pair_page(match: Match, rank: int) -> str:
             f"<div class=\"pair\">{_side(match, 'a')}{_side(match, 'b')}</div></body></html>\n")
 
 
+def _stricter() -> str:
+    by_value: dict[float, list[str]] = {}
+    for part, value in course_config.SIMILARITY_THRESHOLD_BY_PART.items():
+        by_value.setdefault(value, []).append(part)
+    return "; ".join(f"{value:.0%} for {', '.join(parts)}" for value, parts in by_value.items())
+
+
 def write(matches: list[Match], out: Path, problems: list[str], students: int, references: int) -> dict[str, int]:
     """Write the three outputs into ``out``; returns "similar to N" per student."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,8 +82,8 @@ def write(matches: list[Match], out: Path, problems: list[str], students: int, r
         old.unlink()
     lines = [f"# {course_config.ASSIGNMENT_ID}: code similarity", "",
              f"{students} students, {references} reference file{'s' * (references != 1)}; {len(flagged)} flagged pairs (the larger share at "
-             f"least {course_config.SIMILARITY_THRESHOLD:.0%}, at least {course_config.SIMILARITY_MIN_SHARED} shared "
-             "fingerprints). A flag asks a person to look at the pair's page; it never changes a score.", ""]
+             f"least {course_config.SIMILARITY_THRESHOLD:.0%}, {_stricter()}; at least {course_config.SIMILARITY_MIN_SHARED} "
+             "shared fingerprints). A flag asks a person to look at the pair's page; it never changes a score.", ""]
     if flagged:
         lines += ["| # | part | a | b | a's share | b's share | longest match (lines) | page |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -59,14 +59,17 @@ def _referenced(node: ast.AST) -> set[str]:
 
 def split_units(cells: list[str], objects: tuple[str, ...], notebook: str) -> dict[str, str]:
     """``{object: its code and its helpers', "training: <notebook>": the rest}`` of one notebook's code cells.
-    A later definition of a name wins, as in the kernel; a helper is any top-level definition an object's code
-    names (transitively)."""
+    A later definition of a name wins, as in the kernel, unless it is a class that extends its earlier self
+    (``class SimpleNN(SimpleNN)``, a method added in a later cell): then the earlier definition is part of it. A helper is any top-level
+    definition an object's code names (transitively)."""
     statements = [(node, text) for node, text in _statements(cells)
                   if not isinstance(node, (ast.Import, ast.ImportFrom))]
-    definitions: dict[str, tuple[ast.stmt, str]] = {}
-    for node, text in statements:
+    definitions: dict[str, list[int]] = {}   # name -> the positions of its definitions still in use
+    for position, (node, _) in enumerate(statements):
         if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            definitions[node.name] = (node, text)
+            builds_on_earlier = node.name in definitions and isinstance(node, ast.ClassDef) \
+                and any(node.name in _referenced(base) for base in node.bases)
+            definitions[node.name] = (definitions[node.name] if builds_on_earlier else []) + [position]
     units, used = {}, set()
     for name in objects:
         if name not in definitions:
@@ -77,10 +80,11 @@ def split_units(cells: list[str], objects: tuple[str, ...], notebook: str) -> di
             if current in mine or current not in definitions:
                 continue
             mine.append(current)
-            todo += sorted(_referenced(definitions[current][0]) & set(definitions))
-        units[name] = "\n\n".join(definitions[helper][1] for helper in mine)
+            for position in definitions[current]:
+                todo += sorted(_referenced(statements[position][0]) & set(definitions))
+        units[name] = "\n\n".join(statements[position][1] for helper in mine for position in definitions[helper])
         used.update(mine)
-    rest = [text for node, text in statements
+    rest = [text for node, text in statements   # an overridden definition of an object or helper is neither
             if not (isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in used)]
     if rest:
         units[f"{TRAINING}: {notebook}"] = "\n\n".join(rest)
@@ -94,8 +98,8 @@ def notebook_units(notebooks: dict[str, Path]) -> tuple[dict[str, str], list[str
         name = course_config.NOTEBOOKS[key]
         try:
             cells = notebook_defs.code_cells(path)
-        except ValueError as error:   # NotebookTooLarge is one
-            problems.append(f"{name}: {error}")
+        except ValueError as error:   # NotebookTooLarge is one; the message names the notebook or not
+            problems.append(str(error) if str(error).startswith(name) else f"{name}: {error}")
             continue
         if sum(len(cell.encode("utf-8", "replace")) for cell in cells) > notebook_defs.MAX_CODE_BYTES:
             problems.append(f"{name}: over {notebook_defs.MAX_CODE_BYTES // 2**20} MB of code, not compared")

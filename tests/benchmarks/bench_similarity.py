@@ -1,7 +1,7 @@
 """Time the code-similarity check on 50, 100 and 200 students and a 50-file reference folder (issue: all pairs
 of 200 students in 60 s on 2 cores; the time should grow no faster than the number of pairs).
 
-Each student is the reference solution with one random corpus variant (or none) planted in each notebook, so
+Each size runs with ``--jobs 1`` and ``--jobs 2`` side by side. Each student is the reference solution with one random corpus variant (or none) planted in each notebook, so
 the students who drew the same variant hold the same code and are flagged; each reference file is a variant's
 code with its attributes renamed. Run: ``make bench-similarity`` (``tests/benchmarks/bench_similarity.py [--sizes 50,100,200]``).
 """
@@ -70,17 +70,20 @@ def main() -> int:
         subset.mkdir(parents=True)
         for folder in sorted(submitted.iterdir())[:size]:
             shutil.copytree(folder, subset / folder.name, copy_function=os.link)   # hard links: no copies
-        started = time.perf_counter()
-        run(subset, args.out / f"out-{size}", [references])
-        seconds = time.perf_counter() - started
+        seconds = []
+        for jobs in (1, 2):
+            started = time.perf_counter()
+            run(subset, args.out / f"out-{size}", [references], jobs=jobs)
+            seconds.append(time.perf_counter() - started)
         pairs = size * (size - 1) // 2
         with open(args.out / f"out-{size}" / "similarity.csv", newline="", encoding="utf-8") as handle:
             flagged = sum(1 for row in csv.DictReader(handle) if row["flagged"])
         rows.append((size, pairs, seconds, flagged))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {platform.node()}")
-    print("| students | pairs of students | seconds | ms per pair | flagged pairs (parts) |\n| --- | --- | --- | --- | --- |")
-    for size, pairs, seconds, flagged in rows:
-        print(f"| {size} | {pairs:,} | {seconds:.1f} | {1000 * seconds / pairs:.2f} | {flagged} |")
+    print("| students | pairs of students | seconds, --jobs 1 | seconds, --jobs 2 | ms per pair (--jobs 2) | flagged pairs (parts) |\n"
+          "| --- | --- | --- | --- | --- | --- |")
+    for size, pairs, (one, two), flagged in rows:
+        print(f"| {size} | {pairs:,} | {one:.1f} | {two:.1f} | {1000 * two / pairs:.2f} | {flagged} |")
     return 0
 
 
