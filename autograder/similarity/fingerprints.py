@@ -104,17 +104,18 @@ def _number_tuples_as_numbers(tokens: list[Token]) -> list[Token]:
     out: list[Token] = []
     i = 0
     while i < len(tokens):
-        j = i + 1
-        while j + 1 < len(tokens) and tokens[j].text == "N" and tokens[j + 1].text == ",":
-            j += 2
-        if j < len(tokens) and tokens[j].text == "N":
-            j += 1
-        called = bool(out) and (out[-1].text in (")", "]") or
-                                (out[-1].text.isidentifier() and not keyword.iskeyword(out[-1].text)))
-        if tokens[i].text == "(" and j > i + 2 and j < len(tokens) and tokens[j].text == ")" and not called:
-            out.append(Token("N", tokens[i].line))
-            i = j + 1
-            continue
+        if tokens[i].text == "(":   # only here: scanning from every token would be quadratic in a list of numbers
+            j = i + 1
+            while j + 1 < len(tokens) and tokens[j].text == "N" and tokens[j + 1].text == ",":
+                j += 2
+            if j < len(tokens) and tokens[j].text == "N":
+                j += 1
+            called = bool(out) and (out[-1].text in (")", "]") or
+                                    (out[-1].text.isidentifier() and not keyword.iskeyword(out[-1].text)))
+            if j > i + 2 and j < len(tokens) and tokens[j].text == ")" and not called:
+                out.append(Token("N", tokens[i].line))
+                i = j + 1
+                continue
         out.append(tokens[i])
         i += 1
     return out
