@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from pathlib import Path
 
 # --------------------------------------------------------------------------------------------------
@@ -198,6 +199,16 @@ ENV_LABELS_CSV = "HW2_LABELS_CSV"
 ENV_LABEL_SECRET = "HW2_LABEL_SECRET"
 
 REPO_ROOT = Path(__file__).resolve().parent
+# The student tools (``tools``: the data set, the notebooks' reader) are STUDENT_PACKAGE_DIR/tools, shipped to
+# students in release/. Kit code reaches them one way, the students' way: ``use_student_tools()`` puts the
+# folder on sys.path, then ``import tools`` (a grading child gets the same folder on its PYTHONPATH).
+STUDENT_PACKAGE_DIR = REPO_ROOT / "source" / ASSIGNMENT_ID
+
+
+def use_student_tools() -> None:
+    """Make ``import tools`` find the student tools, as a student's notebook does."""
+    if str(STUDENT_PACKAGE_DIR) not in sys.path:
+        sys.path.insert(0, str(STUDENT_PACKAGE_DIR))
 
 
 class ConfigError(ValueError):

@@ -21,9 +21,10 @@ import logging
 from pathlib import Path
 
 import course_config
-import grade_predictions
-from autograder import cli, sandbox
-from autograder.cli import resolve_device
+from common import predictions
+from autograder import sandbox
+from common import cli
+from common.cli import resolve_device
 from autograder.grade import GradingError, grade_submission
 from autograder.runner import SandboxPolicy
 from autograder.sandbox import SandboxUnavailable
@@ -115,11 +116,11 @@ def main(argv=None) -> int:
     try:
         if not args.submission.is_dir():
             raise GradingError(f"{args.submission} is not a folder")
-        labels = grade_predictions.load_labels(args.labels or course_config.labels_csv_path())
+        labels = predictions.load_labels(args.labels or course_config.labels_csv_path())
         device = resolve_device(args.device)
         policy = SandboxPolicy(kind=args.sandbox, part_timeout_s=args.part_timeout, memory_mb=args.memory_mb)
         device = _device_the_sandbox_reaches(device, requested=args.device, uses_bwrap=policy.uses_bwrap())
-    except (cli.StaffError, grade_predictions.LabelsError, SandboxUnavailable) as problem:
+    except (cli.StaffError, predictions.LabelsError, SandboxUnavailable) as problem:
         return cli.error(str(problem))
     if args.command == "grade":
         result = grade_submission(args.submission, args.out, labels, device, policy)

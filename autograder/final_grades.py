@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import course_config
-import grade_predictions
+from common import reports
 from autograder.grade_all import SIMILARITY_FOLDER
 from autograder.nbgrader_import import ASSIGNMENT, load_results, test_cells
 from autograder.similarity.report import read_similar_to
@@ -129,10 +129,10 @@ def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
 def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str) -> list[dict]:
     rows = student_rows(course, results_root, db_url)
     out.mkdir(parents=True, exist_ok=True)
-    grade_predictions.write_gradebook(rows, out / "final_grades.csv", COLUMNS)
-    grade_predictions.write_gradebook([{"student": r["student"], ASSIGNMENT: r["total"]} for r in rows],
+    reports.write_gradebook(rows, out / "final_grades.csv", COLUMNS)
+    reports.write_gradebook([{"student": r["student"], ASSIGNMENT: r["total"]} for r in rows],
                                       out / "lms_grades.csv", ("student", ASSIGNMENT))
-    grade_predictions.plot_histogram([row["total"] for row in rows] or [0.0], course_config.COURSE_MAX,
+    reports.plot_histogram([row["total"] for row in rows] or [0.0], course_config.COURSE_MAX,
                                      f"{ASSIGNMENT}: final totals of {len(rows)} students",
                                      out / "final_grades_histogram.png", bonus=course_config.COURSE_BONUS)
     return rows

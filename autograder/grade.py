@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from autograder import profile, results, review
-from autograder.cli import StaffError
+from common.cli import StaffError
 from autograder.runner import SandboxPolicy, run_suites
 from autograder.submission import GRADED_NOTEBOOKS, extract_modules, find_submission
 from course_config import NOTEBOOKS

@@ -7,7 +7,6 @@ pass rate of every test, ``OUT/totals_histogram.png`` the distribution of totals
 """
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import course_config
-import grade_predictions
+from common import reports
 from autograder import results
 from autograder.grade import grade_submission
 from autograder.runner import SandboxPolicy
@@ -46,9 +45,8 @@ def _grade_one(student: str, submission: Path, out_root: Path, labels, device: s
     out = out_root / student / course_config.ASSIGNMENT_ID
     if _is_up_to_date(submission, out / "results.json"):
         try:
-            stored = json.loads((out / "results.json").read_text(encoding="utf-8"))
-            return student, results.Results.from_gradescope(stored), "unchanged"
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            return student, results.Results.load(out / "results.json"), "unchanged"
+        except (OSError, ValueError) as error:
             log.warning("%s: stored results unreadable (%s): grading again", student, type(error).__name__)
     if not submission.is_dir():
         return student, None, f"no {course_config.ASSIGNMENT_ID}/ folder in the submission"
@@ -128,9 +126,9 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
 
         graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [], jobs=jobs)
         log.info(line)
-    grade_predictions.write_gradebook(graded.rows, out_root / "gradebook.csv", results.GRADEBOOK_COLUMNS)
+    reports.write_gradebook(graded.rows, out_root / "gradebook.csv", results.GRADEBOOK_COLUMNS)
     (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")
-    grade_predictions.plot_histogram([row["total"] for row in graded.rows], MAX_TOTAL,
+    reports.plot_histogram([row["total"] for row in graded.rows], MAX_TOTAL,
                                      f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
                                      out_root / "totals_histogram.png", bonus=BONUS)
     return graded

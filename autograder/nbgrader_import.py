@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import course_config
-from autograder import cli
+from common import cli
 from autograder.results import Results
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,10 @@ def load_results(results_root: Path, student: str) -> Results | None:
     """The student's results.json from grade-all, or None when there is none (or it cannot be read)."""
     path = results_root / student / ASSIGNMENT / "results.json"
     try:
-        return Results.from_gradescope(json.loads(path.read_text(encoding="utf-8")))
+        return Results.load(path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as problem:
+    except (OSError, ValueError) as problem:
         log.warning("%s: %s is unreadable (%s); its parts get 0", student, path, type(problem).__name__)
         return None
 

@@ -10,12 +10,13 @@ part, with the reason. Every message a student sees is one line of at most ``MES
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
-
-import grade_predictions
+from pathlib import Path
 
 import course_config
 from autograder import rubric
+from common import predictions
 from course_config import AUTOGRADED_POINTS, BONUS_PARTS, SUITE_PARTS
 
 MESSAGE_CHARS = 300
@@ -148,12 +149,12 @@ def suite_tests(outcomes: list[dict], part_errors: dict[str, str]) -> list[TestR
 
 
 def predictions_test(path, labels) -> TestRow:
-    """Score predictions.csv in this (trusted) process with grade_predictions."""
+    """Score predictions.csv in this (trusted) process with common.predictions."""
     points = AUTOGRADED_POINTS["predictions"]
     name = "predictions: test-set accuracy of predictions.csv"
     if path is None:
         return TestRow(name, "predictions", 0.0, points, False, f"no {course_config.PREDICTIONS_FILENAME} submitted")
-    result = grade_predictions.grade_file(path, labels)
+    result = predictions.grade_file(path, labels)
     if result.score is None:
         return TestRow(name, "predictions", 0.0, points, False, result.message)
     score = result.score
@@ -238,6 +239,20 @@ class Results:
                                "timings": self.timings}}
 
     @classmethod
+    def load(cls, path: Path) -> "Results":
+        """The one reader of a results.json this module wrote (grade-all's reuse, the gradebook import, final
+        grades). FileNotFoundError when there is none; ValueError when it is not one (too large, not JSON,
+        fields missing or of the wrong type)."""
+        with open(path, "rb") as handle:
+            data = handle.read(RESULTS_MAX_BYTES + 1)
+        if len(data) > RESULTS_MAX_BYTES:
+            raise ValueError(f"{path} is over {RESULTS_MAX_BYTES // 2**20} MB")
+        try:
+            return cls.from_gradescope(json.loads(data.decode("utf-8")))
+        except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as problem:
+            raise ValueError(f"{path} is not a results.json of this grader ({type(problem).__name__})") from problem
+
+    @classmethod
     def from_gradescope(cls, data: dict) -> "Results":
         """A results.json this module wrote (grade-all reuses the results of unchanged submissions)."""
         extra = data["extra_data"]
@@ -288,6 +303,7 @@ def missing_row(student: str, why: str) -> dict:
     return {"student": student, **{part: 0.0 for part in PARTS}, "total": 0.0, "status": why, "review": ""}
 
 
+RESULTS_MAX_BYTES = 16 * 1024 * 1024   # results.json: every check's message is bounded, so far more than one needs
 FEEDBACK_MAX_BYTES = 16 * 1024   # feedback.md, UTF-8; results.json keeps every check and note
 _FEEDBACK_CUT = (f"*The feedback was cut here to stay under {FEEDBACK_MAX_BYTES // 1024} KB: results.json "
                  f"(the autograder's results on Gradescope) has every check and note.*")

@@ -306,7 +306,7 @@ def review_modules(student_dir: Path, names: dict[str, str]) -> list[Finding]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder.cli import Parser
+    from common.cli import Parser
     from autograder.submission import find_submission
 
     parser = Parser(prog="python -m autograder.review", description="The static review of notebooks, for staff.")

@@ -7,9 +7,7 @@ kit needs no second copy of it.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,18 +15,8 @@ import course_config
 
 from course_config import GRADED_NOTEBOOKS   # keys of course_config.NOTEBOOKS some part grades
 
-_DEFS_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "tools" / "notebook_defs.py"
-
-
-def _load_notebook_defs():
-    spec = importlib.util.spec_from_file_location("hw2_notebook_defs", _DEFS_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-notebook_defs = _load_notebook_defs()
+course_config.use_student_tools()
+from tools import notebook_defs  # noqa: E402 (the students' own reader of notebooks, found the one way)
 
 
 @dataclass

@@ -42,7 +42,7 @@ from autograder.student_side import zygote
 from autograder.student_side.protocol import PROGRAM_MAX_BYTES
 
 KIT_DIR = Path(__file__).resolve().parent
-STUDENT_PACKAGE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID   # holds tools/
+STUDENT_PACKAGE_DIR = course_config.STUDENT_PACKAGE_DIR   # holds tools/
 KIT_INSIDE = Path("/kit/autograder")       # where the judge sees the kit's autograder/ package (bwrap)
 STUDENT_PACKAGE_INSIDE = Path("/kit/student_package")
 INBOX_INSIDE = Path("/grading/inbox")

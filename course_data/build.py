@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 import course_config
-from autograder import cli
+from common import cli
 from course_data.cifar_archive import ArchiveError, Cifar10Arrays, read_archive, sha256_of
 
 OFFICIAL_COUNTS = {"train": 45_000, "val": 5_000, "test": 10_000}

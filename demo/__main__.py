@@ -55,7 +55,7 @@ def _run(*args: str, expect: int = 0) -> None:
 def _student_loads_the_data() -> None:
     """What a student's notebook does, pointed at the demo build instead of the course server."""
     os.environ["HW2_DATA_SOURCE"] = str(COURSE_DATA / "manifest.json")
-    sys.path.insert(0, str(REPO / "source" / course_config.ASSIGNMENT_ID))
+    course_config.use_student_tools()
     from tools.dataset import CIFAR10  # noqa: E402 (the student package, as the notebooks import it)
     root = DEMO / "student_data"
     shutil.rmtree(root, ignore_errors=True)

@@ -2,8 +2,8 @@
 
     python -m gradescope_package.autograder_zip build --out build/gradescope/autograder.zip [--labels LABELS.csv]
 
-The zip holds only what grading needs: ``course_config.py``, ``grade_predictions.py``,
-``requirements.txt``, the ``autograder`` package (the grader alone: course data, release publishing and this
+The zip holds only what grading needs: ``course_config.py``, ``requirements.txt``, the ``common`` package (the
+command-line convention and the predictions library), the ``autograder`` package (the grader alone: course data, release publishing and this
 packaging live in packages of their own, so the whole package is exactly what grading needs),
 the student ``tools/`` package (``source/hw2/tools``: the grader loads ``notebook_defs.py`` from there
 and student modules import ``tools``), the two scripts rendered from ``gradescope_package/scripts/``,
@@ -23,8 +23,8 @@ import zipfile
 from pathlib import Path
 
 import course_config
-import grade_predictions
-from autograder import cli
+from common import predictions
+from common import cli
 from publishing.leak_check import MARKERS
 
 REPO_ROOT = course_config.REPO_ROOT
@@ -37,10 +37,10 @@ PIP_VERSION = "23.2.1"                                       # the pip of the ki
 WALL_LIMIT_MARGIN_S = 180                                    # imports, extraction and scoring around the suites
 DEFAULT_OUT = REPO_ROOT / "build" / "gradescope" / "autograder.zip"
 
-_TOP_LEVEL = ("course_config.py", "grade_predictions.py", "requirements.txt")
-# The grader is the whole autograder package (nothing else of the kit lives there), plus the student tools/
-# package: the grader loads notebook_defs.py from it and student modules import tools.
-_WHOLE_FOLDERS = ("autograder", f"source/{course_config.ASSIGNMENT_ID}/tools")
+_TOP_LEVEL = ("course_config.py", "requirements.txt")
+# The grader is the whole autograder package (nothing else of the kit lives there) and the common package below
+# it, plus the student tools/ package: the grader loads notebook_defs.py from it and student modules import tools.
+_WHOLE_FOLDERS = ("autograder", "common", f"source/{course_config.ASSIGNMENT_ID}/tools")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)                          # the earliest time a zip entry can hold
 
 
@@ -84,8 +84,8 @@ def _check_clean(name: str, data: bytes) -> None:
 def entries(labels_csv: Path) -> list[tuple[str, bytes, int]]:
     """(name in the zip, content, Unix mode) of every entry, sorted by name; BuildError on any problem."""
     try:
-        grade_predictions.load_labels(labels_csv)
-    except grade_predictions.LabelsError as error:
+        predictions.load_labels(labels_csv)
+    except predictions.LabelsError as error:
         raise BuildError(f"{error}; the zip needs the term's held-out labels") from None
     items = [(name, render_script(name).encode("utf-8"), 0o755) for name in SCRIPTS]
     items += [(name, (REPO_ROOT / name).read_bytes(), 0o644) for name in kit_files()]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 
 import course_config
-from autograder import cli
+from common import cli
 from publishing.generated import GeneratedFile
 
-DATA_SOURCE_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "tools" / "data_source.py"
+DATA_SOURCE_PATH = course_config.STUDENT_PACKAGE_DIR / "tools" / "data_source.py"
 
 
 def render() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 import course_config
-from autograder import cli
+from common import cli
 
 
 @dataclass(frozen=True)

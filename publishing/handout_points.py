@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import course_config
-from autograder import cli
+from common import cli
 
 SOURCE = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
 

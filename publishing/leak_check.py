@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import course_config
-from autograder import cli
+from common import cli
 
 SOURCE_DIR = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID
 RELEASE_DIR = course_config.REPO_ROOT / "release" / course_config.ASSIGNMENT_ID

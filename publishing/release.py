@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import course_config
-from autograder import cli
+from common import cli
 from autograder.nbgrader_import import run_nbgrader
 from publishing import data_source, handout_points, leak_check, student_readme
 

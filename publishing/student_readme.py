@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 import course_config
-from autograder import cli
+from common import cli
 from publishing.generated import GeneratedFile
 
 README_PATH = course_config.REPO_ROOT / "source" / course_config.ASSIGNMENT_ID / "README.md"

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 import torch  # noqa: E402
 
 import course_config  # noqa: E402
-from autograder import cli  # noqa: E402
+from common import cli  # noqa: E402
 from solutions import course_data, engine, recipes  # noqa: E402
 from solutions.kit import REPO  # noqa: E402
 from solutions.pipelines import make_pipeline  # noqa: E402

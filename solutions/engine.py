@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from autograder import cli
+from common import cli
 from solutions.kit import load_lab3
 from solutions.recipes import Recipe, lr_factor
 

@@ -7,7 +7,6 @@ The model code lives once, in the solution cells of ``source/hw2/resnet-cifar10.
 from __future__ import annotations
 
 import functools
-import sys
 import types
 
 import matplotlib
@@ -17,11 +16,10 @@ matplotlib.use("Agg")  # before the notebook's `import matplotlib.pyplot`: no di
 import course_config  # noqa: E402
 
 REPO = course_config.REPO_ROOT
-STUDENT_DIR = REPO / "source" / course_config.ASSIGNMENT_ID
+STUDENT_DIR = course_config.STUDENT_PACKAGE_DIR
 LAB3_NOTEBOOK = STUDENT_DIR / course_config.NOTEBOOKS["resnet"]
 
-if str(STUDENT_DIR) not in sys.path:  # `tools` as the notebooks import it
-    sys.path.insert(0, str(STUDENT_DIR))
+course_config.use_student_tools()   # `tools` as the notebooks import it
 
 
 class ModelSourceError(RuntimeError):

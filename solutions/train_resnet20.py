@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder import cli  # noqa: E402
+from common import cli  # noqa: E402
 from solutions import course_data, engine, outputs, recipes  # noqa: E402
 from solutions.kit import REPO, ModelSourceError  # noqa: E402
 from solutions.pipelines import make_pipeline  # noqa: E402

@@ -16,10 +16,12 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STUDENT_DIR = REPO_ROOT / "source" / "hw2"
-for path in (REPO_ROOT, STUDENT_DIR):  # the kit's modules, and `tools` as a student imports it
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if str(REPO_ROOT) not in sys.path:   # the kit's modules
+    sys.path.insert(0, str(REPO_ROOT))
+import course_config  # noqa: E402
+
+course_config.use_student_tools()   # `tools` as a student imports it
+STUDENT_DIR = course_config.STUDENT_PACKAGE_DIR
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one thread each, for them and the processes they start. With
@@ -30,7 +32,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 from course_data.build import build  # noqa: E402
 from fixtures.synthetic_cifar10 import write_archive  # noqa: E402
-import course_config  # noqa: E402
 
 TRAIN_PER_CLASS = 200
 TEST_PER_CLASS = 50

@@ -7,8 +7,8 @@ part is judged on its own notebook only), each bundle once per worker; every cas
 checks the parts its case touches exactly and every part no case of its bundle touches at full marks:
 
 * the source notebooks get every autograded point, and every valid variant does too;
-* every mutant loses exactly the share of each part it breaks that the rubric decides (README "What a
-  mistake costs") and keeps full points elsewhere;
+* every mutant loses exactly the share of each part it breaks that the rubric decides (docs/grader-design.md,
+  "What a mistake costs") and keeps full points elsewhere;
 * files saved under a download suffix, in capitals or in a sub-folder are graded with a note; others are
   named in the feedback;
 * the release stubs get 0 in every suite part, each failure saying "not implemented";
@@ -25,7 +25,7 @@ import nbformat
 import pytest
 
 import course_config
-import grade_predictions
+from common.predictions import grade_file, load_labels
 from autograder import profile
 from autograder.grade import grade_submission
 from autograder.submission import notebook_defs
@@ -50,7 +50,7 @@ def labels_csv(course_data):
 
 @pytest.fixture(scope="session")
 def labels(labels_csv):
-    return grade_predictions.load_labels(labels_csv)
+    return load_labels(labels_csv)
 
 
 def grade(submission, tmp_path, labels) -> dict:
@@ -263,6 +263,6 @@ def test_bad_predictions_score_zero_with_a_message(case, tmp_path, labels_csv, l
     if case == "missing":
         assert test["output"] == f"no {course_config.PREDICTIONS_FILENAME} submitted"
     else:
-        expected = grade_predictions.grade_file(predictions, labels).message
+        expected = grade_file(predictions, labels).message
         assert test["output"] == expected and "\n" not in expected and "line" in expected
     assert_full_marks(result, SUITE_PARTS)

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import course_config
-import grade_predictions as gp
-from grade_predictions import InvalidPredictions
+from common import predictions as gp
+from common.predictions import InvalidPredictions
 
 FAST = settings(deadline=None, max_examples=600, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(deadline=None, max_examples=3000, suppress_health_check=[HealthCheck.too_slow])

@@ -71,7 +71,7 @@ def test_zip_holds_the_grader_but_no_notebook_and_no_solution(gradescope_zip):
     with zipfile.ZipFile(gradescope_zip) as archive:
         names = archive.namelist()
         texts = {name: archive.read(name).decode("utf-8") for name in names}
-    assert {"setup.sh", "run_autograder", "course_config.py", "grade_predictions.py", "requirements.txt",
+    assert {"setup.sh", "run_autograder", "course_config.py", "common/predictions.py", "common/cli.py", "requirements.txt",
             "autograder/__main__.py", "autograder/runner.py", "autograder/suites/conftest.py",
             f"source/{course_config.ASSIGNMENT_ID}/tools/notebook_defs.py"} <= set(names)
     assert not [n for n in names if n.endswith(".ipynb") or "__pycache__" in n or n.startswith("tests/")]

@@ -55,6 +55,40 @@ def test_the_autograder_package_is_the_grader_alone():
     assert not {path: names for path, names in offenders.items() if names}
 
 
+# Who may import whom: each unit imports only from the units before it (itself aside), so every arrow points down.
+# The student tools (source/hw2/tools, imported as ``tools``) ship to students and import nothing of the kit.
+IMPORT_ORDER = ("course_config", "tools", "common", "course_data", "autograder", "grade_predictions", "publishing",
+                "gradescope_package", "fixtures", "solutions", "demo", "tests")
+_UNIT_PATHS = {"tools": str((course_config.STUDENT_PACKAGE_DIR / "tools").relative_to(REPO)), "course_config": "course_config.py",
+               "grade_predictions": "grade_predictions.py"}
+
+
+def _imports_by_unit() -> dict[str, dict[str, set[str]]]:
+    """unit -> {module path: the kit units it imports}"""
+    found = {}
+    for unit in IMPORT_ORDER:
+        root = _UNIT_PATHS.get(unit, unit)
+        found[unit] = {str(path.relative_to(REPO)): _imported_top_levels(path) & set(IMPORT_ORDER) - {unit}
+                       for path in _kit_modules(root)}
+    return found
+
+
+def test_every_import_points_down_the_kits_order():
+    imports = _imports_by_unit()
+    upward = {path: sorted(name for name in names if IMPORT_ORDER.index(name) > IMPORT_ORDER.index(unit))
+              for unit, modules in imports.items() for path, names in modules.items()}
+    assert not {path: names for path, names in upward.items() if names}, \
+        f"imports against the order {' < '.join(IMPORT_ORDER)}: move the shared code down (common/) instead"
+    assert set(IMPORT_ORDER) - {"tests"} >= set(KIT_PACKAGES) | {Path(s).stem for s in KIT_SCRIPTS}, "a unit is missing"
+
+
+def test_the_order_check_sees_an_upward_import(tmp_path):
+    """The walker must see an import wherever it sits (a function body, a try block)."""
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    try:\n        from publishing import release\n    except ImportError:\n        pass\n")
+    assert "publishing" in _imported_top_levels(module)
+
+
 def test_the_readme_layout_table_matches_the_folders():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
@@ -65,6 +99,34 @@ def test_the_readme_layout_table_matches_the_folders():
     packages |= {f"{p.parent.relative_to(REPO).as_posix()}/" for p in (REPO / "autograder").glob("*/__init__.py")}
     unlisted = sorted(packages - listed - {"tests/"})
     assert not unlisted, f"README's layout table does not list the packages {unlisted}"
+
+
+def _markdown_outside_code(path: Path) -> str:
+    return re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+
+
+def _anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings (lower case, punctuation dropped, spaces as '-')."""
+    headings = re.findall(r"^#{1,6} (.+)$", _markdown_outside_code(path), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def test_the_links_between_the_readme_and_the_docs_resolve():
+    """README.md is the door and docs/ the house: every relative link, and its #anchor, must lead somewhere."""
+    documents = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    assert len(documents) > 1, "docs/ has no Markdown file"
+    broken = []
+    for document in documents:
+        for target in re.findall(r"\]\(([^)\s]+)\)", _markdown_outside_code(document)):
+            if re.match(r"[a-z]+:", target):
+                continue   # an outside address
+            file, _, anchor = target.partition("#")
+            linked = (document.parent / file).resolve() if file else document
+            if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in _anchors(linked)):
+                broken.append(f"{document.relative_to(REPO)}: {target}")
+    assert not broken, f"links that lead nowhere: {broken}"
+    linked_from_readme = set(re.findall(r"\]\(docs/([^)#]+)", (REPO / "README.md").read_text(encoding="utf-8")))
+    assert linked_from_readme >= {p.name for p in documents[1:]}, "a file of docs/ that README.md does not link"
 
 
 # ---- a new part: one registry entry plus one suite file ----------------------------------------------------
@@ -98,12 +160,13 @@ def test_logits_are_finite():
 
 
 def _kit_copy(root: Path) -> Path:
-    """What grading needs, copied: the grader, the config, the predictions scorer and the student tools/."""
+    """What grading needs, copied: the grader, the config, what every command shares (the predictions scorer
+    among it) and the student tools/."""
     root.mkdir()
-    for name in ("course_config.py", "grade_predictions.py"):
-        shutil.copy2(REPO / name, root / name)
+    shutil.copy2(REPO / "course_config.py", root / "course_config.py")
     ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
+    for package in ("autograder", "common"):
+        shutil.copytree(REPO / package, root / package, ignore=ignore)
     tools = Path("source") / course_config.ASSIGNMENT_ID / "tools"
     shutil.copytree(REPO / tools, root / tools, ignore=ignore)
     return root

@@ -20,7 +20,7 @@ import torch
 import torchvision.transforms as transforms
 
 import course_config
-import grade_predictions
+from common.predictions import grade_file, load_labels
 from solutions import engine, recipes
 from solutions.kit import LAB3_NOTEBOOK, REPO
 from solutions.pipelines import ResidentPipeline, handout_transforms
@@ -77,7 +77,7 @@ def test_a_short_run_writes_the_outputs_and_falls_back_on_cpu(reference_run):
 
 def test_predictions_score_above_chance(reference_run):
     _, out, _, labels_csv = reference_run
-    result = grade_predictions.grade_file(out / "predictions.csv", grade_predictions.load_labels(labels_csv))
+    result = grade_file(out / "predictions.csv", load_labels(labels_csv))
     assert result.status == "scored", result.message
     assert result.score.accuracy > 3 * CHANCE, f"{result.score.accuracy:.2%} after a short run"
 

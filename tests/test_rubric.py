@@ -2,7 +2,7 @@
 
 What each corpus mistake really costs is asserted by grading it (test_autograder_corpus.py); here the
 decisions themselves are checked: defining features cost at least half a part, slips little, every part can
-reach 0, and the README shows the rubric and the mistakes table as the code has them.
+reach 0, and docs/grader-design.md shows the rubric and the mistakes table as the code has them.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import course_config
-import grade_predictions
+from common.predictions import load_labels
 from autograder import results, rubric
 from course_config import SUITE_PARTS
 from fixtures import corpus
@@ -48,10 +48,10 @@ def test_defining_mistakes_cost_at_least_half_their_part_and_slips_at_most_an_ei
     assert {"resnet-max-pool", "resnet-5x5-stem"} <= {i for i, s in severities.items() if s == "slip"}
 
 
-def test_the_readme_shows_the_rubric_and_what_each_mistake_costs():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert rubric.markdown_table(SUITE_PARTS) in readme, "paste `python -m autograder.rubric` into README.md"
-    assert corpus.mistakes_table() in readme, "paste `python -m fixtures.corpus` into README.md"
+def test_the_design_doc_shows_the_rubric_and_what_each_mistake_costs():
+    doc = (REPO_ROOT / "docs" / "grader-design.md").read_text(encoding="utf-8")
+    assert rubric.markdown_table(SUITE_PARTS) in doc, "paste `python -m autograder.rubric` into docs/grader-design.md"
+    assert corpus.mistakes_table() in doc, "paste `python -m fixtures.corpus` into docs/grader-design.md"
 
 
 @pytest.mark.parametrize("source, problem", [
@@ -133,7 +133,7 @@ def test_the_feedback_gives_the_test_accuracy_of_the_predictions(tmp_path):
     labels.write_text("Id,Label\n" + "".join(f"{i},{i % 10}\n" for i in range(100)), encoding="utf-8")
     predictions.write_text("Id,Label\n" + "".join(f"{i},{i % 10 if i < 91 else 0}\n" for i in range(100)),
                            encoding="utf-8")
-    graded = results.Results([results.predictions_test(predictions, grade_predictions.load_labels(labels))])
+    graded = results.Results([results.predictions_test(predictions, load_labels(labels))])
     assert "predictions.csv: test-set accuracy 91.00% (91/100)" in graded.feedback_markdown()
     unscored = results.Results([results.predictions_test(None, None)])
     assert "test-set accuracy" not in unscored.feedback_markdown()

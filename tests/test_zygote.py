@@ -140,7 +140,7 @@ def test_the_isolation_probe_says_why_a_child_cannot_isolate_itself():
 
 def test_without_a_zygote_each_student_process_is_spawned_in_its_own_sandbox(tmp_path, monkeypatch, course_data):
     """The slower path a machine without nested namespaces takes: the same grades."""
-    import grade_predictions
+    from common.predictions import load_labels
     from autograder.grade import grade_submission
     from fixtures import corpus
 
@@ -148,7 +148,7 @@ def test_without_a_zygote_each_student_process_is_spawned_in_its_own_sandbox(tmp
     monkeypatch.setattr(warm_judge, "zygote_problem", ["forced by the test"])
     labels_csv = course_data[1]
     submission = corpus.build_submission(tmp_path / "submission", predictions=labels_csv)
-    result = grade_submission(submission, tmp_path / "out", grade_predictions.load_labels(labels_csv), "cpu")
+    result = grade_submission(submission, tmp_path / "out", load_labels(labels_csv), "cpu")
     assert result.status == "ok" and result.sandbox == "bwrap", (result.status, result.staff_message)
     assert result.score == pytest.approx(sum(course_config.AUTOGRADED_POINTS.values()), abs=0.01)
     assert result.timings["student: torch + kit imports"] > 0.3, "a spawned student process imports torch itself"

@@ -27,8 +27,9 @@ cd "$HERE"
 "$VENV/bin/python" -c "
 import sys
 assert sys.version_info[:2] == (3, 11), f'expected Python 3.11, got {sys.version.split()[0]}'
-import grade_predictions, autograder.grade, torch
-labels = grade_predictions.load_labels('@@LABELS@@')
+import autograder.grade, torch
+from common.predictions import load_labels
+labels = load_labels('@@LABELS@@')
 print(f'Python {sys.version.split()[0]}, torch {torch.__version__}, {labels.size} held-out labels')
 "
 echo "bubblewrap: $(command -v bwrap || echo 'not found')"

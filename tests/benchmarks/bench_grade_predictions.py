@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import grade_predictions as gp  # noqa: E402
-from autograder.cli import Parser  # noqa: E402
+from common.cli import Parser  # noqa: E402
 
 
 def write_files(folder: Path, files: int, rows: int) -> Path:

@@ -42,7 +42,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import course_config  # noqa: E402
-from autograder import cli, profile  # noqa: E402
+from autograder import profile  # noqa: E402
+from common import cli  # noqa: E402
 from autograder import sandbox  # noqa: E402
 from course_data.build import build  # noqa: E402
 from autograder.nbgrader_import import run_nbgrader  # noqa: E402

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import course_config  # noqa: E402
-from autograder import cli  # noqa: E402
+from common import cli  # noqa: E402
 from course_data.build import build  # noqa: E402
 from fixtures import corpus  # noqa: E402
 from fixtures.synthetic_cifar10 import write_archive  # noqa: E402
