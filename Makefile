@@ -52,7 +52,7 @@ bench-grading: $(STAMP)
 bench-similarity: $(STAMP)
 	$(PY) tests/benchmarks/bench_similarity.py $(ARGS)
 
-# The similarity check's calibration: independent solutions and disguised copies, scored (the README's table).
+# The similarity check's calibration: independent solutions and disguised copies, scored (the table in docs/instructor-guide.md).
 calibrate-similarity: $(STAMP)
 	$(PY) -m fixtures.similarity_calibration
 

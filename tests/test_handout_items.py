@@ -106,6 +106,7 @@ def test_the_answer_key_covers_every_manually_graded_cell():
         "the answer key answers statements 1.1 to 1.10, in order"
 
 
-def test_the_readme_maps_every_item_to_its_parts_and_cells():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    assert handout_points.markdown_table() in readme, "paste `python -m publishing.handout_points table` into README.md"
+def test_the_docs_map_every_item_to_its_parts_and_cells():
+    doc = (REPO_ROOT / "docs" / "handout-items.md").read_text(encoding="utf-8")
+    assert handout_points.markdown_table() in doc, \
+        "paste `python -m publishing.handout_points table` into docs/handout-items.md"
