@@ -19,8 +19,9 @@ demo: $(STAMP)
 release: $(STAMP)
 	$(PY) -m publishing.release
 
-# The kit's own tests (what CI runs).
+# The kit's own tests (what CI runs): the linter's short rule set (pyproject.toml), then pytest.
 test: $(STAMP)
+	$(PY) -m ruff check --quiet .
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 # Only the tests that check training learns, with five seeds each (CI's make test runs three).

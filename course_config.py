@@ -42,7 +42,7 @@ NOTEBOOKS = {
 PREDICTIONS_FILENAME = "predictions.csv"
 # What a student hands in: these notebooks and the predictions file (the predictions notebook is not graded).
 SUBMITTED_NOTEBOOKS = ("true_false", "simplenn", "simplenn_dev", "resnet")
-# The code-similarity check (python -m autograder similarity) compares these objects, by notebook, and each
+# The code-similarity check (python -m term similarity) compares these objects, by notebook, and each
 # notebook's other code; a pair is flagged when the larger of its two shares (the part of one side's
 # fingerprints found in the other) reaches the threshold, with at least the minimum of shared fingerprints.
 # The numbers come from the calibration in tests/test_similarity.py (README, "Code similarity").

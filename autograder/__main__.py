@@ -2,13 +2,9 @@
 
     python -m autograder grade SUBMISSION_DIR --out OUT_DIR [--labels LABELS_CSV] [--device auto|cuda|cpu]
     python -m autograder grade-all SUBMITTED_ROOT --out AUTOGRADED_ROOT [--labels ...] [--jobs N] [--device ...]
-    python -m autograder import-nbgrader COURSE --results AUTOGRADED_ROOT [--db-url URL]
-    python -m autograder final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
-    python -m autograder similarity SUBMITTED_ROOT --out DIR [--reference DIR ...] [--jobs N]
 
-import-nbgrader and final-grades are the nbgrader side of a term (autograder/nbgrader_import.py,
-autograder/final_grades.py): the class into nbgrader's gradebook without running a notebook, then one
-grade per student after the TAs' hand grading.
+grade-all ends with the code-similarity check (autograder/similarity/) on its class. The steps of the term
+after it (the gradebook import, the check with outside code, final grades) are ``python -m term``.
 
 Both take --sandbox auto|bwrap|subprocess, --part-timeout S and --memory-mb MB (defaults from course_config),
 and -v for a log of each grading run (which runs, which part was blamed and why, where a flag came from).
@@ -53,46 +49,7 @@ def _arguments(argv):
                          help="seconds one part's tests may run (default from course_config)")
         sub.add_argument("--memory-mb", type=float, default=course_config.GRADING_MEMORY_MB, metavar="MB",
                          help="resident memory the sandbox may use (default from course_config)")
-    into = commands.add_parser("import-nbgrader", help="put graded submissions into nbgrader's gradebook, no execution")
-    final = commands.add_parser("final-grades", help="final_grades.csv from the gradebook after hand grading")
-    final.add_argument("--out", type=Path, required=True, help="where final_grades.csv and lms_grades.csv go")
-    for sub in (into, final):
-        sub.add_argument("course", type=Path, metavar="COURSE", help="the nbgrader course directory (has submitted/)")
-        sub.add_argument("--results", type=Path, required=True, metavar="AUTOGRADED_ROOT",
-                         help="grade-all's --out folder (<student>/hw2/results.json)")
-        sub.add_argument("--db-url", default=None, help="nbgrader's gradebook (default sqlite:///COURSE/gradebook.db)")
-    similar = commands.add_parser("similarity", help="code similarity across the class and against --reference code")
-    similar.add_argument("submission", type=Path, metavar="SUBMITTED_ROOT")
-    similar.add_argument("--out", type=Path, required=True, help="where similarity.csv, .md and pairs/ go")
-    similar.add_argument("--reference", type=Path, action="append", default=[], metavar="DIR",
-                         help="a folder of .py / .ipynb files to compare every student with (repeatable)")
-    similar.add_argument("--jobs", type=int, default=1, help="processes reading the notebooks (default 1)")
     return parser.parse_args(argv)
-
-
-def _similarity(args) -> int:
-    from autograder.similarity.check import run
-
-    if not args.submission.is_dir():
-        return cli.error(f"{args.submission} is not a folder: give nbgrader's submitted/ folder")
-    _, summary = run(args.submission, args.out, args.reference, jobs=max(1, args.jobs))
-    print(summary)
-    return cli.EXIT_DONE
-
-
-def _nbgrader_side(args) -> int:
-    from autograder import final_grades, nbgrader_import
-
-    nbgrader_import.check_course(args.course, args.results)
-    db_url = args.db_url or nbgrader_import.default_db_url(args.course)
-    if args.command == "import-nbgrader":
-        print(nbgrader_import.import_class(args.course, args.results, db_url).line())
-        return cli.EXIT_DONE
-    rows = final_grades.write_final_grades(args.course, args.results, args.out, db_url)
-    print(final_grades.summary(rows))
-    print(f"wrote {args.out / 'final_grades.csv'}, {args.out / 'lms_grades.csv'} and "
-          f"{args.out / 'final_grades_histogram.png'}")
-    return cli.EXIT_DONE
 
 
 def _device_the_sandbox_reaches(device: str, *, requested: str, uses_bwrap: bool) -> str:
@@ -109,10 +66,6 @@ def _device_the_sandbox_reaches(device: str, *, requested: str, uses_bwrap: bool
 
 def main(argv=None) -> int:
     args = _arguments(argv)
-    if args.command in ("import-nbgrader", "final-grades"):
-        return _nbgrader_side(args)
-    if args.command == "similarity":
-        return _similarity(args)
     try:
         if not args.submission.is_dir():
             raise GradingError(f"{args.submission} is not a folder")

@@ -121,7 +121,7 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
         rows=[result.gradebook_row(student, how) if result else results.missing_row(student, how)
               for student, result, how in outcomes],
         graded=[result for _, result, _ in outcomes if result])
-    if similarity:   # read as text, never run: seconds for a class (python -m autograder similarity adds references)
+    if similarity:   # read as text, never run: seconds for a class (python -m term similarity adds references)
         from autograder.similarity.check import run as check_similarity
 
         graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [], jobs=jobs)

@@ -190,10 +190,10 @@ def main() -> int:
 
     _step("8. nbgrader: the class into the gradebook without running a notebook, a TA's grade, final grades")
     _nbgrader_course()
-    _run("-m", "autograder", "import-nbgrader", str(NBGRADER_COURSE), "--results", str(AUTOGRADED))
+    _run("-m", "term", "import-nbgrader", str(NBGRADER_COURSE), "--results", str(AUTOGRADED))
     _hand_grade()
     final = NBGRADER_COURSE / "final"
-    _run("-m", "autograder", "final-grades", str(NBGRADER_COURSE), "--results", str(AUTOGRADED), "--out", str(final))
+    _run("-m", "term", "final-grades", str(NBGRADER_COURSE), "--results", str(AUTOGRADED), "--out", str(final))
     _print_columns(final / "final_grades.csv", ("student", "autograded", "manual", "bonus", "total", "ungraded", "flags"))
 
     _step("9. Instructor: one epoch of the reference ResNet-20 (fast pipeline, CPU), its predictions scored")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import course_config
 from common import cli
-from autograder.nbgrader_import import run_nbgrader
+from term.nbgrader import run_nbgrader
 from publishing import data_source, handout_points, leak_check, student_readme
 
 

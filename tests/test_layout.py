@@ -21,9 +21,10 @@ from fixtures import corpus
 
 REPO = course_config.REPO_ROOT
 # The packages that are kit code (the tests may import them, never the other way round).
-KIT_PACKAGES = ("autograder", "course_data", "publishing", "gradescope_package", "demo", "fixtures", "solutions")
+KIT_PACKAGES = ("common", "autograder", "term", "course_data", "publishing", "gradescope_package", "demo", "fixtures",
+                "solutions")
 KIT_SCRIPTS = ("course_config.py", "grade_predictions.py")
-STAFF_PACKAGES = ("course_data", "publishing", "gradescope_package", "demo", "fixtures", "solutions", "tests")
+STAFF_PACKAGES = ("term", "course_data", "publishing", "gradescope_package", "demo", "fixtures", "solutions", "tests")
 
 
 def _kit_modules(*roots: str) -> list[Path]:
@@ -57,8 +58,8 @@ def test_the_autograder_package_is_the_grader_alone():
 
 # Who may import whom: each unit imports only from the units before it (itself aside), so every arrow points down.
 # The student tools (source/hw2/tools, imported as ``tools``) ship to students and import nothing of the kit.
-IMPORT_ORDER = ("course_config", "tools", "common", "course_data", "autograder", "grade_predictions", "publishing",
-                "gradescope_package", "fixtures", "solutions", "demo", "tests")
+IMPORT_ORDER = ("course_config", "tools", "common", "course_data", "autograder", "grade_predictions", "term",
+                "publishing", "gradescope_package", "fixtures", "solutions", "demo", "tests")
 _UNIT_PATHS = {"tools": str((course_config.STUDENT_PACKAGE_DIR / "tools").relative_to(REPO)), "course_config": "course_config.py",
                "grade_predictions": "grade_predictions.py"}
 

@@ -16,7 +16,7 @@ from nbgrader.api import Gradebook
 import course_config
 from fixtures import corpus
 from publishing import handout_points
-from autograder.nbgrader_import import run_nbgrader
+from term.nbgrader import run_nbgrader
 from publishing.release import generate
 from tests.conftest import REPO_ROOT
 
@@ -25,8 +25,8 @@ ASSIGNMENT = course_config.ASSIGNMENT_ID
 pytestmark = pytest.mark.xdist_group("nbgrader-course")
 
 
-def _autograder(*args, cwd=REPO_ROOT):
-    done = subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, capture_output=True,
+def _command(package, *args, cwd=REPO_ROOT):
+    done = subprocess.run([sys.executable, "-m", package, *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -65,17 +65,17 @@ def term(tmp_path_factory, course_data):
     with open(submitted / "huge" / ASSIGNMENT / NB["simplenn"], "ab") as notebook:   # nbgrader must not parse it
         notebook.write(b" " * course_config.NOTEBOOK_MAX_BYTES)
     results = root / "results"
-    _autograder("grade-all", submitted, "--out", results, "--labels", labels, "--jobs", 2, "--device", "cpu", "-q",
+    _command("autograder", "grade-all", submitted, "--out", results, "--labels", labels, "--jobs", 2, "--device", "cpu", "-q",
                 "--no-similarity")   # five copies of one solution: tests/test_similarity.py checks the flags
     return root, results, f"sqlite:///{root / 'gradebook.db'}"
 
 
 def _import(root, results, db_url):
-    return _autograder("import-nbgrader", root, "--results", results, "--db-url", db_url)
+    return _command("term", "import-nbgrader", root, "--results", results, "--db-url", db_url)
 
 
 def _final(root, results, db_url, out):
-    _autograder("final-grades", root, "--results", results, "--db-url", db_url, "--out", out)
+    _command("term", "final-grades", root, "--results", results, "--db-url", db_url, "--out", out)
     with open(out / "final_grades.csv", newline="", encoding="utf-8") as handle:
         return {row["student"]: row for row in csv.DictReader(handle)}
 
@@ -144,6 +144,6 @@ def test_the_class_reaches_final_grades_through_nbgrader_without_running_a_noteb
 
 
 def test_import_refuses_a_folder_that_is_not_a_course(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "autograder", "import-nbgrader", str(tmp_path), "--results",
+    done = subprocess.run([sys.executable, "-m", "term", "import-nbgrader", str(tmp_path), "--results",
                            str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr.startswith("error:") and "submitted/" in done.stderr

@@ -16,7 +16,7 @@ import torch
 from papermill.exceptions import PapermillExecutionError
 
 import course_config
-from autograder.nbgrader_import import run_nbgrader
+from term.nbgrader import run_nbgrader
 from tests.conftest import REPO_ROOT
 
 SOURCE = REPO_ROOT / "source" / course_config.ASSIGNMENT_ID

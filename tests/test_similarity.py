@@ -1,4 +1,4 @@
-"""The code-similarity check (``python -m autograder similarity``): a class with a planted copy is flagged, the
+"""The code-similarity check (``python -m term similarity``): a class with a planted copy is flagged, the
 reports are well formed, bad input is one line each and the rest is compared; the release's own code and the
 code every correct answer shares are never a match."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ RESNET = course_config.NOTEBOOKS["resnet"]
 
 
 def _similarity(submitted: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", "similarity", str(submitted), "--out", str(out), *extra],
+    return subprocess.run([sys.executable, "-m", "term", "similarity", str(submitted), "--out", str(out), *extra],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
 
 
@@ -164,7 +164,7 @@ def test_code_most_of_the_class_shares_is_not_a_match():
 
 
 def test_staff_see_similar_to_n_in_grade_alls_summary_and_final_grades_flags(small_class, tmp_path):
-    from autograder import final_grades
+    from term import final_grades
     from autograder.grade_all import SIMILARITY_FOLDER, ClassResults
     from autograder.similarity.report import read_similar_to
 

@@ -1,4 +1,4 @@
-"""``python -m autograder similarity SUBMITTED_ROOT --out DIR [--reference DIR ...] [--jobs N]``: the whole check,
+"""``python -m term similarity SUBMITTED_ROOT --out DIR [--reference DIR ...] [--jobs N]``: the whole check,
 from the class's submissions (nbgrader's ``submitted/<student>/hw2/``, as ``grade-all`` reads it) to the reports.
 Reading and fingerprinting the notebooks is most of the time; ``--jobs`` spreads it over processes."""
 from __future__ import annotations

@@ -46,7 +46,7 @@ from autograder import profile  # noqa: E402
 from common import cli  # noqa: E402
 from autograder import sandbox  # noqa: E402
 from course_data.build import build  # noqa: E402
-from autograder.nbgrader_import import run_nbgrader  # noqa: E402
+from term.nbgrader import run_nbgrader  # noqa: E402
 from fixtures import corpus  # noqa: E402
 from fixtures.synthetic_cifar10 import write_archive  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Put a graded class into nbgrader's gradebook without running a notebook, with the grader's scores.
 
-    python -m autograder import-nbgrader COURSE --results AUTOGRADED_ROOT [--db-url URL]
+    python -m term import-nbgrader COURSE --results AUTOGRADED_ROOT [--db-url URL]
 
 ``COURSE`` is an nbgrader course directory (``source/hw2/``, ``submitted/<student>/hw2/``);
 ``AUTOGRADED_ROOT`` is where ``grade-all`` wrote ``<student>/hw2/results.json``.
@@ -24,33 +24,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import stat
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import course_config
 from common import cli
 from autograder.results import Results
+from term.nbgrader import default_db_url, run_nbgrader
 
 log = logging.getLogger(__name__)
 ASSIGNMENT = course_config.ASSIGNMENT_ID
 NO_RESULTS = "no autograder results for this submission (run `python -m autograder grade-all` first): 0 points"
-
-
-def run_nbgrader(*args: str, cwd: Path = course_config.REPO_ROOT) -> subprocess.CompletedProcess:
-    """Run an nbgrader command with this interpreter, capturing its output."""
-    # nbgrader runs `alembic` by name: put this interpreter's bin/ (the venv's) first on PATH.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True, env=env)
-
-
-def default_db_url(course: Path) -> str:
-    """nbgrader's own default: ``gradebook.db`` at the course root."""
-    return f"sqlite:///{course.resolve() / 'gradebook.db'}"
 
 
 def test_cells() -> dict[str, tuple[str, str, bool]]:

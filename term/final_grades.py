@@ -1,6 +1,6 @@
 """One grade per student after hand grading: the gradebook's points per handout item, out of 100 plus bonus.
 
-    python -m autograder final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
+    python -m term final-grades COURSE --results AUTOGRADED_ROOT --out DIR [--db-url URL]
 
 Reads nbgrader's gradebook (after ``import-nbgrader`` and the TAs' work in formgrader) and the grader's
 results.json files, and writes to DIR:
@@ -23,7 +23,7 @@ from pathlib import Path
 import course_config
 from common import reports
 from autograder.grade_all import SIMILARITY_FOLDER
-from autograder.nbgrader_import import ASSIGNMENT, load_results, test_cells
+from term.nbgrader_import import ASSIGNMENT, load_results, test_cells
 from autograder.similarity.report import read_similar_to
 
 SUBMITTED_FILES = (*(course_config.NOTEBOOKS[key] for key in course_config.NOTEBOOKS if key != "save_predictions"),
