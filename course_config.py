@@ -45,7 +45,7 @@ SUBMITTED_NOTEBOOKS = ("true_false", "simplenn", "simplenn_dev", "resnet")
 # The code-similarity check (python -m term similarity) compares these objects, by notebook, and each
 # notebook's other code; a pair is flagged when the larger of its two shares (the part of one side's
 # fingerprints found in the other) reaches the threshold, with at least the minimum of shared fingerprints.
-# The numbers come from the calibration in tests/test_similarity.py (README, "Code similarity").
+# The numbers come from the calibration in tests/test_similarity.py (docs/instructor-guide.md, "Code similarity").
 SIMILARITY_OBJECTS = {"simplenn": ("SimpleNN",), "simplenn_dev": ("SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty"),
                       "resnet": ("ResNet20",)}
 SIMILARITY_THRESHOLD = 0.5
@@ -63,7 +63,7 @@ SIMILARITY_MIN_SHARED = 8
 #   notebook: the key of NOTEBOOKS whose code it grades, or None for predictions.csv (scored by
 #             grade_predictions.py in the trusted grader, never by student code)
 # A part with a notebook is judged by its hidden suite autograder/suites/test_<part id>.py; adding a part is
-# one entry here plus that file (README, "Adding an autograded part").
+# one entry here plus that file (docs/adding-a-part.md).
 AUTOGRADED_PARTS = {
     "simplenn":    {"points": 1,  "notebook": "simplenn"},       # Lab 1 (a): SimpleNN
     "simplenn_bn": {"points": 3,  "notebook": "simplenn_dev"},   # Lab 2 (b) 1: SimpleNNBN

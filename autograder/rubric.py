@@ -9,7 +9,7 @@ how many tests happen to notice it.
 The grading parent reads this file's answer, never the child's report: a report may only say which checks
 passed, and one that names a check this rubric does not have, or leaves one out, is a forgery.
 
-    python -m autograder.rubric        # the rubric as a Markdown table (the README's copy is checked against it)
+    python -m autograder.rubric        # the rubric as a Markdown table (docs/grader-design.md's copy is checked against it)
 """
 from __future__ import annotations
 

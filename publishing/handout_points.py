@@ -11,7 +11,7 @@ release; a test fails while a notebook disagrees with the config.
 
     python -m publishing.handout_points write
     python -m publishing.handout_points check   # exit 1, naming each cell, while a notebook disagrees
-    python -m publishing.handout_points table   # the README's "Handout items" table (a test keeps it equal)
+    python -m publishing.handout_points table   # docs/handout-items.md's table (a test keeps it equal)
 """
 from __future__ import annotations
 

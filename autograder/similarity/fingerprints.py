@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 
 K = 8   # tokens per hashed run: shorter runs are what any two solutions share ("self . V = nn . Conv2d (")
-W = 4   # winnowing window: a match of K + W - 1 = 11 tokens or more is always found (calibrated: README)
+W = 4   # winnowing window: a match of K + W - 1 = 11 tokens or more is always found (calibrated: docs/instructor-guide.md, "Code similarity")
 
 
 @dataclass(frozen=True)
