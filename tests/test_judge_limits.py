@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import runner, sandbox, warm_judge
+from autograder import runner, sandbox, stages, warm_judge
+from autograder.suite_run import SuiteRun
 from autograder.judge import archive
 from autograder.judge.archive import ProgramTooLarge, UnsafeProgram, clean_archive
 
@@ -55,7 +56,7 @@ def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blame
     archive.load_program(slow)
     limit = round(max(1.0, (time.monotonic() - started) / 3), 1)
     policy = runner.SandboxPolicy(kind="bwrap", part_timeout_s=limit)
-    judge = warm_judge.acquire("cpu", True, runner._judge_env())
+    judge = warm_judge.acquire("cpu", True, stages.judge_env())
     folder, export_folder = judge.new_folder(), judge.zygote.new_folder()
     context = runner._Context(tmp_path, export_folder / "programs", "cpu", policy, time.monotonic() + 120, True,
                               None, probe_seed=secrets.randbelow(2**31), judge=judge, folder=folder,
@@ -67,8 +68,8 @@ def test_a_program_that_loads_too_long_fails_its_checks_and_the_kit_is_not_blame
         context.exports = [{"part": "simplenn", "case": "SimpleNN", "passed": True, "message": ""}]
         context.judged = ["simplenn"]
         context.write_manifest()
-        run = runner.SuiteRun()
-        outcomes = runner._run_stage(runner.JUDGE, context, ["simplenn"], run)
+        run = SuiteRun()
+        outcomes = runner.run_stage(stages.JUDGE, context, ["simplenn"], run)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(export_folder, ignore_errors=True)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from autograder import runner, sandbox, warm_judge
+from autograder import sandbox, stages, warm_judge
 
 PASSING = "def test_passes():\n    assert True\n"
 SLEEPING = "def test_sleeps():\n    import time\n    time.sleep(60)\n"
@@ -35,7 +35,7 @@ def _ask(judge, folder, source: str, *, memory_mb: float = 4000, stop_after_s: f
 
 
 def test_a_stopped_judging_kills_the_judge_and_a_restart_serves_the_same_inbox():
-    judge = warm_judge.acquire("cpu", False, runner._judge_env())
+    judge = warm_judge.acquire("cpu", False, stages.judge_env())
     try:
         folder = judge.new_folder()
         passed = _ask(judge, folder, PASSING)
@@ -57,16 +57,16 @@ def test_a_stopped_judging_kills_the_judge_and_a_restart_serves_the_same_inbox()
 
 
 def test_an_idle_judge_is_reused_only_when_clean_and_its_inbox_empty():
-    first = warm_judge.acquire("cpu", False, runner._judge_env())
+    first = warm_judge.acquire("cpu", False, stages.judge_env())
     folder = first.new_folder()
     assert len(folder.name) == 32, "folder names nobody can guess"
     shutil.rmtree(folder)
     warm_judge.release(first, clean=True)
-    second = warm_judge.acquire("cpu", False, runner._judge_env())
+    second = warm_judge.acquire("cpu", False, stages.judge_env())
     assert second is first
     second.new_folder()   # left behind
     warm_judge.release(second, clean=True)
-    third = warm_judge.acquire("cpu", False, runner._judge_env())
+    third = warm_judge.acquire("cpu", False, stages.judge_env())
     assert third is not first and not first.inbox.exists()
     warm_judge.release(third, clean=False)
     assert not third.alive() and not third.inbox.exists(), "a judge whose judgings were not clean is discarded"
@@ -113,7 +113,7 @@ def test_nothing_one_judging_writes_reaches_the_next():
     """The attack that once zeroed two honest students: a judging planted /tmp/pdb.py, which a later judging on
     the same warm judge imported. Here a test file stands in for code that no program can make the judge run
     (the closed op set stops that first), and writes everywhere it can; the next judging finds nothing."""
-    judge = warm_judge.acquire("cpu", True, runner._judge_env())
+    judge = warm_judge.acquire("cpu", True, stages.judge_env())
     folder = judge.new_folder()
     planted = _ask(judge, folder, PLANT)
     assert planted.exit_code == 0, planted.output
@@ -125,7 +125,7 @@ def test_nothing_one_judging_writes_reaches_the_next():
     assert report["inbox"] == inside
     shutil.rmtree(folder)                      # as run_suites does after every submission
     warm_judge.release(judge, clean=True)      # a plant in the inbox itself: this judge is never reused
-    judge = warm_judge.acquire("cpu", True, runner._judge_env())
+    judge = warm_judge.acquire("cpu", True, stages.judge_env())
     try:
         looked = _ask(judge, judge.new_folder(), LOOK)
         assert looked.exit_code == 0, looked.output

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import course_config
-from autograder import runner, sandbox, warm_judge
+from autograder import sandbox, stages, warm_judge
 
 pytestmark = pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason=f"{sandbox.bwrap_problem()}")
 
@@ -84,7 +84,7 @@ def _ask(zygote, folder, source: str):
 
 
 def test_a_child_cannot_reach_the_zygote_and_its_ipc_dies_with_it():
-    judge = warm_judge.acquire("cpu", True, runner._judge_env())
+    judge = warm_judge.acquire("cpu", True, stages.judge_env())
     zygote = judge.zygote
     try:
         folder = zygote.new_folder()
@@ -103,7 +103,7 @@ def test_a_child_cannot_reach_the_zygote_and_its_ipc_dies_with_it():
 
 
 def test_a_file_left_outside_the_submission_or_a_process_left_running_ends_the_zygote():
-    judge = warm_judge.acquire("cpu", True, runner._judge_env())
+    judge = warm_judge.acquire("cpu", True, stages.judge_env())
     try:
         zygote = judge.zygote
         folder = zygote.new_folder()
@@ -114,7 +114,7 @@ def test_a_file_left_outside_the_submission_or_a_process_left_running_ends_the_z
         warm_judge.release(judge, clean=True)
         assert not judge.alive() and not zygote.alive() and not zygote.inbox.exists(), "both are discarded"
 
-        judge = warm_judge.acquire("cpu", True, runner._judge_env())
+        judge = warm_judge.acquire("cpu", True, stages.judge_env())
         zygote = judge.zygote
         left, _ = _ask(zygote, zygote.new_folder(), DAEMON)
         assert left.exit_code == 0 and not zygote.alive(), "a process left behind takes the zygote down with it"

@@ -1,6 +1,6 @@
 """The contract between the grading parent and its children, imported by all three sides.
 
-* **Environment** of every child: the names below. The parent fills them (``autograder/runner.py``); the
+* **Environment** of every child: the names below. The parent fills them (``autograder/stages.py``); the
   student process (``student_code``, ``exports/``) and the judge (``autograder/suites``) read them.
 * **Report** each child's pytest writes through ``report_plugin`` (at most ``REPORT_MAX_BYTES``; the parent
   reads it as hostile data)::
