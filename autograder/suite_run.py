@@ -46,7 +46,8 @@ class SuiteRun:
         self.flag("tampered", f"flagged as tampered{why}", TAMPERED_PROBLEM)
 
     def tell_staff(self, message: str | None) -> None:
-        self.staff_message = "; ".join(filter(None, (self.staff_message, message)))
+        if message:
+            self.staff_message = "; ".join(filter(None, (self.staff_message, message)))
 
     def merge(self, other: "SuiteRun") -> None:
         """Fold a stage that ran beside the others (the judge) into the submission's run."""
