@@ -8,7 +8,6 @@ pass rate of every test, ``OUT/totals_histogram.png`` the distribution of totals
 from __future__ import annotations
 
 import logging
-import statistics
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +76,7 @@ class ClassResults:
     similar_to: dict[str, int] = field(default_factory=dict)
 
     def totals_line(self) -> str:
-        totals = [row["total"] for row in self.rows] or [0.0]
-        return (f"total: mean {statistics.mean(totals):.2f}, median {statistics.median(totals):.2f} "
-                f"of {MAX_TOTAL:g}" + (f" (+ {BONUS:g} bonus)" if BONUS else ""))
+        return f"total: {reports.points_line([row['total'] for row in self.rows], MAX_TOTAL, BONUS)}"
 
     def summary_markdown(self) -> str:
         lines = [f"# {course_config.ASSIGNMENT_ID}: {len(self.rows)} students", "", self.totals_line(), "",

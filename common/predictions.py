@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import course_config
-from common.reports import histogram_path, plot_histogram, write_gradebook
+from common.reports import histogram_path, plot_histogram, points_line, write_gradebook
 
 HEADER = ("Id", "Label")
 MAX_POINTS = float(course_config.AUTOGRADED_POINTS["predictions"])
@@ -393,6 +393,5 @@ def summarize(rows: list[dict]) -> str:
         f"{len(rows)} students: {tally}",
         f"accuracy: mean {statistics.mean(accuracy):.2%}, median {statistics.median(accuracy):.2%}"
         " (unscored count as 0)",
-        f"points:   mean {statistics.mean(points):.2f}, median {statistics.median(points):.2f} "
-        f"of {MAX_POINTS:g}",
+        f"points:   {points_line(points, MAX_POINTS)}",
     ])

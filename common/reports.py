@@ -1,8 +1,10 @@
-"""Gradebooks and histograms, for every command that writes them (predictions, grade-all, final grades): one CSV
-writer and one points histogram, so that every gradebook a course sees has the same shape."""
+"""Gradebooks, histograms and the points line of every class summary, for every command that writes them
+(predictions, grade-all, final grades): one CSV writer, one points histogram and one way to say a class's
+points, so that everything a course sees has the same shape."""
 from __future__ import annotations
 
 import csv
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +42,10 @@ def plot_histogram(points: list[float], max_points: float, title: str, png: Path
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     fig.savefig(png, dpi=100)
+
+
+def points_line(points: list[float], max_points: float, bonus: float = 0.0) -> str:
+    """``mean M, median D of MAX`` (``(+ B bonus)`` when there is a bonus); an empty class counts as one 0."""
+    points = points or [0.0]
+    return (f"mean {statistics.mean(points):.2f}, median {statistics.median(points):.2f} of {max_points:g}"
+            + (f" (+ {bonus:g} bonus)" if bonus else ""))

@@ -140,13 +140,10 @@ def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str)
 
 def summary(rows: list[dict]) -> str:
     """A few lines for the terminal: how many students, mean and median, who still needs a TA or a look."""
-    import statistics
-
-    totals = [row["total"] for row in rows] or [0.0]
     waiting = [row["student"] for row in rows if row["ungraded"]]
     flagged = [f"{row['student']} ({row['flags']})" for row in rows if row["flags"]]
-    lines = [f"{len(rows)} students: total mean {statistics.mean(totals):.2f}, median {statistics.median(totals):.2f} "
-             f"of {course_config.COURSE_MAX:g} (+ {course_config.COURSE_BONUS:g} bonus)"]
+    lines = [f"{len(rows)} students: total "
+             + reports.points_line([row["total"] for row in rows], course_config.COURSE_MAX, course_config.COURSE_BONUS)]
     if waiting:
         lines.append(f"answer cells still to grade in formgrader: {', '.join(waiting)}")
     if flagged:
