@@ -126,6 +126,6 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
     reports.write_gradebook(graded.rows, out_root / "gradebook.csv", results.GRADEBOOK_COLUMNS)
     (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")
     reports.plot_histogram([row["total"] for row in graded.rows], MAX_TOTAL,
-                                     f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
-                                     out_root / "totals_histogram.png", bonus=BONUS)
+                           f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
+                           out_root / "totals_histogram.png", bonus=BONUS)
     return graded

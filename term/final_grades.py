@@ -46,9 +46,10 @@ def _cells_of_items() -> dict[str, list[tuple[str, str]]]:
 ITEM_CELLS = _cells_of_items()
 
 
-def _flags(course: Path, results_root: Path, student: str) -> list[str]:
+def _flags(course: Path, student: str, results, similar_to: dict[str, int]) -> list[str]:
+    """The student's flags from their results (None when there are none), the similarity check's counts
+    (read once for the class) and their folders."""
     flags = []
-    results = load_results(results_root, student)
     if results is None:
         flags.append("no autograder results")
     else:
@@ -58,7 +59,7 @@ def _flags(course: Path, results_root: Path, student: str) -> list[str]:
             flags.append(f"needs manual grading: {' '.join(sorted(results.needs_manual))}")
         if results.review:
             flags.append(f"review: {len(results.review)}")
-    similar = read_similar_to(results_root / SIMILARITY_FOLDER).get(student)
+    similar = similar_to.get(student)
     if similar:
         flags.append(f"similar to {similar}")
     folder = course / "submitted" / student / ASSIGNMENT
@@ -95,13 +96,14 @@ def _row(student: str, scores: dict, ungraded: int, flags: list[str]) -> dict:
     return row
 
 
-def _outside_gradebook(course: Path, results_root: Path, student: str) -> dict:
+def _outside_gradebook(course: Path, results_root: Path, student: str, similar_to: dict[str, int]) -> dict:
     """A student nbgrader never recorded: the grader's points, every answer cell still to grade by hand."""
     results = load_results(results_root, student)
     earned = results.part_points() if results else {}
     scores = {(grade_id, notebook): (0.0, earned.get(part, 0.0)) if bonus else (earned.get(part, 0.0), 0.0)
               for part, (grade_id, notebook, bonus) in test_cells().items()}
-    flags = ["not in nbgrader's gradebook: grade its answers by hand", *_flags(course, results_root, student)]
+    flags = ["not in nbgrader's gradebook: grade its answers by hand",
+             *_flags(course, student, results, similar_to)]
     manual_parts = len(results.needs_manual) if results else 0
     return _row(student, scores, len(course_config.MANUAL_CELLS) + manual_parts, flags)
 
@@ -111,6 +113,7 @@ def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
     from nbgrader.api import Gradebook
 
     rows = {}
+    similar_to = read_similar_to(results_root / SIMILARITY_FOLDER)
     with Gradebook(db_url) as gradebook:
         for submission in gradebook.find_assignment(ASSIGNMENT).submissions:
             student = submission.student.id
@@ -119,10 +122,10 @@ def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
                       (grade.manual_score if grade.manual_score is not None else (grade.auto_score or 0.0),
                        grade.extra_credit or 0.0) for grade in every_grade}
             rows[student] = _row(student, scores, sum(1 for grade in every_grade if grade.needs_manual_grade),
-                                 _flags(course, results_root, student))
+                                 _flags(course, student, load_results(results_root, student), similar_to))
     for folder in (course / "submitted").iterdir():
         if folder.is_dir() and not folder.name.startswith(".") and folder.name not in rows:
-            rows[folder.name] = _outside_gradebook(course, results_root, folder.name)
+            rows[folder.name] = _outside_gradebook(course, results_root, folder.name, similar_to)
     return [rows[student] for student in sorted(rows)]
 
 
@@ -131,10 +134,10 @@ def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str)
     out.mkdir(parents=True, exist_ok=True)
     reports.write_gradebook(rows, out / "final_grades.csv", COLUMNS)
     reports.write_gradebook([{"student": r["student"], ASSIGNMENT: r["total"]} for r in rows],
-                                      out / "lms_grades.csv", ("student", ASSIGNMENT))
+                            out / "lms_grades.csv", ("student", ASSIGNMENT))
     reports.plot_histogram([row["total"] for row in rows] or [0.0], course_config.COURSE_MAX,
-                                     f"{ASSIGNMENT}: final totals of {len(rows)} students",
-                                     out / "final_grades_histogram.png", bonus=course_config.COURSE_BONUS)
+                           f"{ASSIGNMENT}: final totals of {len(rows)} students",
+                           out / "final_grades_histogram.png", bonus=course_config.COURSE_BONUS)
     return rows
 
 

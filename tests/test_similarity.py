@@ -175,8 +175,9 @@ def test_staff_see_similar_to_n_in_grade_alls_summary_and_final_grades_flags(sma
     results_root = tmp_path / "autograded"
     (results_root / SIMILARITY_FOLDER).mkdir(parents=True)
     (results_root / SIMILARITY_FOLDER / "similar_to.json").write_text('{"copier": 2, "x": true, "y": "3"}')
-    assert "similar to 2" in final_grades._flags(tmp_path / "course", results_root, "copier")
-    assert not [f for f in final_grades._flags(tmp_path / "course", results_root, "x") if f.startswith("similar")]
+    similar_to = read_similar_to(results_root / SIMILARITY_FOLDER)
+    assert "similar to 2" in final_grades._flags(tmp_path / "course", "copier", None, similar_to)
+    assert not [f for f in final_grades._flags(tmp_path / "course", "x", None, similar_to) if f.startswith("similar")]
 
 
 # ---- calibration: independent solutions are never flagged, disguised copies always are ----------------------------
