@@ -14,7 +14,7 @@ from course_config import GRADED_NOTEBOOKS, SUITE_PARTS
 from autograder import sandbox, warm_judge
 from autograder.student_side import protocol
 
-KIT_DIR = Path(__file__).resolve().parent                                                # the autograder package
+KIT_DIR = warm_judge.KIT_DIR   # the autograder package
 
 
 @dataclass(frozen=True)
