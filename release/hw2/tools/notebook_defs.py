@@ -239,12 +239,14 @@ def strip_ipython(source: str) -> str | None:
         if not magic or magic[0] not in _PYTHON_CELL_MAGICS:
             return None
         lines[0] = ""
-    if _parses("\n".join(lines)):   # plain Python: a line starting with % or ! continues an expression there
-        return "\n".join(lines)
     kept = []
     for line in lines:
         match = _LINE_MAGIC_OR_SHELL.match(line) or _HELP_LINE.match(line)
         kept.append(f"{match.group(1)}pass" if match else line)  # 'pass' keeps an indented block valid
+    # Nothing to blank, or plain Python (a line starting with % or ! continues an expression there): as it is.
+    # Parsed only when a line looks like a magic: every other cell is parsed once, by whoever reads it.
+    if kept == lines or _parses("\n".join(lines)):
+        return "\n".join(lines)
     return "\n".join(kept)
 
 
