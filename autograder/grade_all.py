@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 import course_config
 from common import reports
+from common.reports import AutogradedRow
 from autograder import results
 from autograder.grade import grade_submission
 from autograder.runner import SandboxPolicy
@@ -71,20 +72,19 @@ def pass_rates(graded: list[results.Results]) -> list[tuple[str, int, int]]:
 class ClassResults:
     """A graded class: one gradebook row per student, the results of those who have any, and how many others
     the similarity check ties each student to (a flag for staff, never a score)."""
-    rows: list[dict]
+    rows: list[AutogradedRow]
     graded: list[results.Results]
     similar_to: dict[str, int] = field(default_factory=dict)
 
     def totals_line(self) -> str:
-        return f"total: {reports.points_line([row['total'] for row in self.rows], MAX_TOTAL, BONUS)}"
+        return f"total: {reports.points_line(self.rows, MAX_TOTAL, BONUS)}"
 
     def summary_markdown(self) -> str:
         lines = [f"# {course_config.ASSIGNMENT_ID}: {len(self.rows)} students", "", self.totals_line(), "",
                  "| test | passed |", "| --- | --- |"]
         lines += [f"| {name} | {passed}/{total} ({passed / total:.0%}) |"
                   for name, passed, total in pass_rates(self.graded)]
-        flagged = [row for row in self.rows if row["status"] not in ("graded", "unchanged") or row["review"]
-                   or self.similar_to.get(row["student"])]
+        flagged = [row for row in self.rows if row.needs_a_look or self.similar_to.get(row.student)]
         if flagged:
             lines += ["", "## For staff to look at", "",
                       "`needs manual grading`: a part whose code torch.export could not capture, or whose exported "
@@ -94,8 +94,8 @@ class ClassResults:
                       "`extra_data.review`), which never change a score; `similar to N`: the code-similarity "
                       f"check flagged N pairs with this student (`{SIMILARITY_FOLDER}/similarity.md`).", "",
                       "| student | status | review | similarity |", "| --- | --- | --- | --- |"]
-            lines += [f"| {row['student']} | {row['status']} | {row['review']} | "
-                      f"{_similar(self.similar_to.get(row['student']))} |" for row in flagged]
+            lines += [f"| {row.student} | {row.status} | {row.review_text()} | "
+                      f"{_similar(self.similar_to.get(row.student))} |" for row in flagged]
         return "\n".join(lines) + "\n"
 
 
@@ -115,7 +115,7 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
         futures = [pool.submit(_grade_one, student, folder, out_root, labels, device, policy) for student, folder in found]
         outcomes = [future.result() for future in tqdm(futures, desc="grading", unit="student")]
     graded = ClassResults(
-        rows=[result.gradebook_row(student, how) if result else results.missing_row(student, how)
+        rows=[result.gradebook_row(student, how) if result else AutogradedRow.nothing_graded(student, how)
               for student, result, how in outcomes],
         graded=[result for _, result, _ in outcomes if result])
     if similarity:   # read as text, never run: seconds for a class (python -m term similarity adds references)
@@ -123,9 +123,8 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
 
         graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [], jobs=jobs)
         log.info(line)
-    reports.write_gradebook(graded.rows, out_root / "gradebook.csv", results.GRADEBOOK_COLUMNS)
+    reports.write_class(graded.rows, AutogradedRow, out_root / "gradebook.csv",
+                        f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
+                        MAX_TOTAL, BONUS, histogram=out_root / "totals_histogram.png")
     (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")
-    reports.plot_histogram([row["total"] for row in graded.rows], MAX_TOTAL,
-                           f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
-                           out_root / "totals_histogram.png", bonus=BONUS)
     return graded

@@ -17,12 +17,12 @@ from pathlib import Path
 import course_config
 from autograder import rubric
 from common import predictions
+from common.reports import AutogradedRow
 from course_config import AUTOGRADED_POINTS, BONUS_PARTS, SUITE_PARTS
 
 MESSAGE_CHARS = 300
 PARTS = tuple(course_config.AUTOGRADED_PARTS)
 TOTAL_SUFFIX = ": part total"
-GRADEBOOK_COLUMNS = ("student", *PARTS, "total", "status", "review")
 TAMPERED_OUTPUT = "not scored: flagged for review by the course staff"
 
 
@@ -264,14 +264,12 @@ class Results:
         results.status = extra.get("status", "ok")   # set after __post_init__: stored scores are already final
         return results
 
-    def gradebook_row(self, student: str, how: str = "graded") -> dict:
+    def gradebook_row(self, student: str, how: str = "graded") -> AutogradedRow:
         """The gradebook row: points per part, total, status and the count of review findings (staff only).
         The status is ``how`` ('graded', 'unchanged') unless the grading's verdict is not 'ok' ('needs manual
         grading', 'timeout', 'memory', 'processes', 'disk', 'exited', 'error', 'tampered')."""
-        findings = len(self.review)
-        return {"student": student, **self.part_points(), "total": self.score,
-                "status": how if self.status == "ok" or how != "graded" else self.status,
-                "review": f"{findings} finding{'s' * (findings != 1)}" if findings else ""}
+        return AutogradedRow(student, self.part_points(), self.score,
+                             how if self.status == "ok" or how != "graded" else self.status, len(self.review))
 
     def feedback_markdown(self) -> str:
         """The student's feedback: points per part, then what to fix, each cause once per part; at most
@@ -296,11 +294,6 @@ class Results:
         if self.problems:
             lines += ["", "## Notes", ""] + [f"- {one_line(p)}" for p in self.problems]
         return _bounded(lines)
-
-
-def missing_row(student: str, why: str) -> dict:
-    """The gradebook row of a student without results (no submission folder, a grader error): all zeros."""
-    return {"student": student, **{part: 0.0 for part in PARTS}, "total": 0.0, "status": why, "review": ""}
 
 
 RESULTS_MAX_BYTES = 16 * 1024 * 1024   # results.json: every check's message is bounded, so far more than one needs

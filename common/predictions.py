@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 import course_config
-from common.reports import histogram_path, plot_histogram, points_line, write_gradebook
+from common.reports import PredictionsRow, points_line, write_class
 
 HEADER = ("Id", "Label")
 MAX_POINTS = float(course_config.AUTOGRADED_POINTS["predictions"])
-GRADEBOOK_COLUMNS = ("student", "accuracy", "points", "status", "message")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _BLANKS = " \t"
 
@@ -358,7 +357,7 @@ def _grade_submission(root: Path, path: Path, labels: np.ndarray) -> GradeResult
                                                "tell the instructor")
 
 
-def grade_tree(root, labels: np.ndarray, out, progress: bool = True) -> list[dict]:
+def grade_tree(root, labels: np.ndarray, out, progress: bool = True) -> list[PredictionsRow]:
     """Grade every submission under ROOT; writes the gradebook CSV at ``out`` and its histogram PNG."""
     from tqdm import tqdm
 
@@ -367,31 +366,23 @@ def grade_tree(root, labels: np.ndarray, out, progress: bool = True) -> list[dic
     rows = []
     for student, path in tqdm(submissions, desc="grading", unit="file", disable=not progress):
         result = _grade_submission(root, path, labels)
-        rows.append({
-            "student": student,
-            "accuracy": round(result.score.accuracy, 6) if result.score else "",
-            "points": round(result.points, 4),
-            "status": result.status,
-            "message": result.message,
-        })
-    rows.sort(key=lambda row: row["student"])
-    write_gradebook(rows, out, GRADEBOOK_COLUMNS)
-    plot_histogram([row["points"] for row in rows], MAX_POINTS,
-                   f"{course_config.ASSIGNMENT_ID} predictions.csv: {len(rows)} students "
-                   "(invalid and missing count as 0)", histogram_path(out))
+        rows.append(PredictionsRow(student, result.score.accuracy if result.score else None, result.points,
+                                   result.status, result.message))
+    rows.sort(key=lambda row: row.student)
+    write_class(rows, PredictionsRow, out, f"{course_config.ASSIGNMENT_ID} predictions.csv: {len(rows)} students "
+                "(invalid and missing count as 0)", MAX_POINTS)
     return rows
 
 
-def summarize(rows: list[dict]) -> str:
+def summarize(rows: list[PredictionsRow]) -> str:
     """A few lines a person reads at a glance; unscored students count as 0 in the means and medians."""
-    counts = {status: sum(row["status"] == status for row in rows)
+    counts = {status: sum(row.status == status for row in rows)
               for status in ("scored", "invalid", "missing", "error")}
-    accuracy = [row["accuracy"] or 0.0 for row in rows] or [0.0]
-    points = [row["points"] for row in rows] or [0.0]
+    accuracy = [row.accuracy or 0.0 for row in rows] or [0.0]
     tally = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "error")
     return "\n".join([
         f"{len(rows)} students: {tally}",
         f"accuracy: mean {statistics.mean(accuracy):.2%}, median {statistics.median(accuracy):.2%}"
         " (unscored count as 0)",
-        f"points:   {points_line(points, MAX_POINTS)}",
+        f"points:   {points_line(rows, MAX_POINTS)}",
     ])

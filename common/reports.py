@@ -1,13 +1,121 @@
-"""Gradebooks, histograms and the points line of every class summary, for every command that writes them
-(predictions, grade-all, final grades): one CSV writer, one points histogram and one way to say a class's
-points, so that everything a course sees has the same shape."""
+"""Every class report the kit writes, from typed rows: the predictions gradebook, grade-all's gradebook, the final
+grades and the LMS upload. Each row type knows its columns and how its values look in a CSV; ``write_class``
+writes any of them as a gradebook CSV and a histogram of its totals, and ``points_line`` says a class's
+points the same way in every summary.
+
+The rows are plain values: they are built by the trusted grader (from results it computed or parsed with
+bounds), never read back from a student's files.
+"""
 from __future__ import annotations
 
 import csv
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Protocol, Sequence
 
 import numpy as np
+
+import course_config
+
+PARTS = tuple(course_config.AUTOGRADED_PARTS)
+ITEMS = tuple(course_config.HANDOUT_ITEMS)
+
+
+class Row(Protocol):
+    """What every report row has: the student, its points (``total``), and its cells in ``COLUMNS`` order."""
+    COLUMNS: ClassVar[tuple[str, ...]]
+    student: str
+
+    @property
+    def total(self) -> float: ...
+
+    def cells(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class PredictionsRow:
+    """One student's predictions.csv: ``accuracy`` is None unless it was scored; ``status`` is one of
+    scored, invalid, missing, error, and ``message`` says why it was not scored."""
+    COLUMNS: ClassVar = ("student", "accuracy", "points", "status", "message")
+    student: str
+    accuracy: float | None
+    points: float
+    status: str
+    message: str
+
+    @property
+    def total(self) -> float:
+        return self.points
+
+    def cells(self) -> dict[str, object]:
+        return {"student": self.student, "accuracy": "" if self.accuracy is None else round(self.accuracy, 6),
+                "points": round(self.points, 4), "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True)
+class AutogradedRow:
+    """One student of grade-all: the points of every autograded part, their total, the grading's status
+    ('graded', 'unchanged', a verdict such as 'timeout' or 'tampered', or why nothing was graded) and how many
+    findings the static review has for staff (never a score)."""
+    COLUMNS: ClassVar = ("student", *PARTS, "total", "status", "review")
+    student: str
+    parts: dict[str, float]
+    total: float
+    status: str
+    review: int = 0
+
+    @classmethod
+    def nothing_graded(cls, student: str, why: str) -> "AutogradedRow":
+        """A student without results (no submission folder, a grader error): every part 0, ``why`` as status."""
+        return cls(student, dict.fromkeys(PARTS, 0.0), 0.0, why)
+
+    @property
+    def needs_a_look(self) -> bool:
+        """Not an ordinary grading: a verdict, an error, or review findings."""
+        return self.status not in ("graded", "unchanged") or bool(self.review)
+
+    def review_text(self) -> str:
+        return f"{self.review} finding{'s' * (self.review != 1)}" if self.review else ""
+
+    def cells(self) -> dict[str, object]:
+        return {"student": self.student, **{part: self.parts[part] for part in PARTS}, "total": self.total,
+                "status": self.status, "review": self.review_text()}
+
+
+@dataclass(frozen=True)
+class FinalRow:
+    """One student's final grade: the points of every handout item, the autograded, manual and bonus points,
+    the total (bonus on top), how many answer cells still wait for a TA, and flags for staff."""
+    COLUMNS: ClassVar = ("student", *ITEMS, "autograded", "manual", "bonus", "total", "ungraded", "flags")
+    student: str
+    items: dict[str, float]
+    autograded: float
+    manual: float
+    bonus: float
+    total: float
+    ungraded: int
+    flags: tuple[str, ...] = field(default=())
+
+    def flags_text(self) -> str:
+        return "; ".join(self.flags)
+
+    def cells(self) -> dict[str, object]:
+        return {"student": self.student, **{item: round(self.items[item], 2) for item in ITEMS},
+                "autograded": round(self.autograded, 2), "manual": round(self.manual, 2),
+                "bonus": round(self.bonus, 2), "total": round(self.total, 2), "ungraded": self.ungraded,
+                "flags": self.flags_text()}
+
+
+@dataclass(frozen=True)
+class LmsRow:
+    """The two columns an LMS import (Canvas, a Gradescope roster) maps to a login and an assignment."""
+    COLUMNS: ClassVar = ("student", course_config.ASSIGNMENT_ID)
+    student: str
+    total: float
+
+    def cells(self) -> dict[str, object]:
+        return {"student": self.student, course_config.ASSIGNMENT_ID: round(self.total, 2)}
 
 
 def histogram_path(gradebook) -> Path:
@@ -15,18 +123,26 @@ def histogram_path(gradebook) -> Path:
     return gradebook.with_name(gradebook.stem + "_histogram.png")
 
 
-def write_gradebook(rows: list[dict], out: Path, columns) -> None:
-    """A gradebook CSV: a header of ``columns``, one row per student (also the autograder's gradebook)."""
+def write_gradebook(rows: Sequence[Row], out: Path, row_type: type) -> None:
+    """A gradebook CSV: a header of ``row_type.COLUMNS`` (also when there are no rows), one row per student."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer = csv.DictWriter(handle, fieldnames=row_type.COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(row.cells() for row in rows)
+
+
+def write_class(rows: Sequence[Row], row_type: type, gradebook: Path, title: str, max_points: float,
+                bonus: float = 0.0, histogram: Path | None = None) -> None:
+    """A class report: the gradebook CSV and the histogram of the rows' totals (``histogram_path`` of the
+    gradebook unless ``histogram`` names another file)."""
+    write_gradebook(rows, gradebook, row_type)
+    plot_histogram([row.total for row in rows], max_points, title, histogram or histogram_path(gradebook), bonus)
 
 
 def plot_histogram(points: list[float], max_points: float, title: str, png: Path, bonus: float = 0.0) -> None:
     """Points histogram; a bare Agg Figure (no pyplot), so no global backend changes in the caller. ``bonus``
-    widens the axis past the maximum (extra credit), which a dashed line marks."""
+    widens the axis past the maximum (extra credit), which a dashed line marks. An empty class is one 0."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -34,7 +150,7 @@ def plot_histogram(points: list[float], max_points: float, title: str, png: Path
     fig = Figure(figsize=(7, 4), layout="tight")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.hist(points, bins=np.linspace(0, max_points + bonus, 25), edgecolor="black")
+    ax.hist(points or [0.0], bins=np.linspace(0, max_points + bonus, 25), edgecolor="black")
     ax.set_xlabel(f"points (of {max_points:g}" + (f", + {bonus:g} bonus)" if bonus else ")"))
     if bonus:
         ax.axvline(max_points, color="gray", linestyle="--", linewidth=1)
@@ -44,8 +160,9 @@ def plot_histogram(points: list[float], max_points: float, title: str, png: Path
     fig.savefig(png, dpi=100)
 
 
-def points_line(points: list[float], max_points: float, bonus: float = 0.0) -> str:
-    """``mean M, median D of MAX`` (``(+ B bonus)`` when there is a bonus); an empty class counts as one 0."""
-    points = points or [0.0]
+def points_line(rows: Sequence[Row], max_points: float, bonus: float = 0.0) -> str:
+    """``mean M, median D of MAX`` (``(+ B bonus)`` when there is a bonus) of the rows' totals; an empty class
+    counts as one 0."""
+    points = [row.total for row in rows] or [0.0]
     return (f"mean {statistics.mean(points):.2f}, median {statistics.median(points):.2f} of {max_points:g}"
             + (f" (+ {bonus:g} bonus)" if bonus else ""))

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import course_config
 from common import reports
+from common.reports import FinalRow, LmsRow
 from autograder.grade_all import SIMILARITY_FOLDER
 from term.nbgrader_import import ASSIGNMENT, load_results, test_cells
 from autograder.similarity.report import read_similar_to
 
 SUBMITTED_FILES = (*(course_config.NOTEBOOKS[key] for key in course_config.NOTEBOOKS if key != "save_predictions"),
                    course_config.PREDICTIONS_FILENAME)
-ITEMS = tuple(course_config.HANDOUT_ITEMS)
-COLUMNS = ("student", *ITEMS, "autograded", "manual", "bonus", "total", "ungraded", "flags")
 
 
 def _cells_of_items() -> dict[str, list[tuple[str, str]]]:
@@ -74,9 +73,9 @@ def _flags(course: Path, student: str, results, similar_to: dict[str, int]) -> l
     return flags
 
 
-def _row(student: str, scores: dict, ungraded: int, flags: list[str]) -> dict:
+def _row(student: str, scores: dict, ungraded: int, flags: list[str]) -> FinalRow:
     """One student's row from each cell's (score, extra credit), keyed by (grade_id, notebook)."""
-    row = {"student": student}
+    items = {}
     autograded = manual = bonus = 0.0
     for item, cells in ITEM_CELLS.items():
         points = 0.0
@@ -90,13 +89,11 @@ def _row(student: str, scores: dict, ungraded: int, flags: list[str]) -> dict:
                 manual += base
             else:
                 autograded += base
-        row[item] = round(points, 2)
-    row.update(autograded=round(autograded, 2), manual=round(manual, 2), bonus=round(bonus, 2),
-               total=round(autograded + manual + bonus, 2), ungraded=ungraded, flags="; ".join(flags))
-    return row
+        items[item] = points
+    return FinalRow(student, items, autograded, manual, bonus, autograded + manual + bonus, ungraded, tuple(flags))
 
 
-def _outside_gradebook(course: Path, results_root: Path, student: str, similar_to: dict[str, int]) -> dict:
+def _outside_gradebook(course: Path, results_root: Path, student: str, similar_to: dict[str, int]) -> FinalRow:
     """A student nbgrader never recorded: the grader's points, every answer cell still to grade by hand."""
     results = load_results(results_root, student)
     earned = results.part_points() if results else {}
@@ -108,7 +105,7 @@ def _outside_gradebook(course: Path, results_root: Path, student: str, similar_t
     return _row(student, scores, len(course_config.MANUAL_CELLS) + manual_parts, flags)
 
 
-def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
+def student_rows(course: Path, results_root: Path, db_url: str) -> list[FinalRow]:
     """Every student of the gradebook, and every student of submitted/ it lacks, by student id."""
     from nbgrader.api import Gradebook
 
@@ -129,24 +126,21 @@ def student_rows(course: Path, results_root: Path, db_url: str) -> list[dict]:
     return [rows[student] for student in sorted(rows)]
 
 
-def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str) -> list[dict]:
+def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str) -> list[FinalRow]:
     rows = student_rows(course, results_root, db_url)
     out.mkdir(parents=True, exist_ok=True)
-    reports.write_gradebook(rows, out / "final_grades.csv", COLUMNS)
-    reports.write_gradebook([{"student": r["student"], ASSIGNMENT: r["total"]} for r in rows],
-                            out / "lms_grades.csv", ("student", ASSIGNMENT))
-    reports.plot_histogram([row["total"] for row in rows] or [0.0], course_config.COURSE_MAX,
-                           f"{ASSIGNMENT}: final totals of {len(rows)} students",
-                           out / "final_grades_histogram.png", bonus=course_config.COURSE_BONUS)
+    reports.write_class(rows, FinalRow, out / "final_grades.csv", f"{ASSIGNMENT}: final totals of {len(rows)} students",
+                        course_config.COURSE_MAX, course_config.COURSE_BONUS)
+    reports.write_gradebook([LmsRow(row.student, row.total) for row in rows], out / "lms_grades.csv", LmsRow)
     return rows
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[FinalRow]) -> str:
     """A few lines for the terminal: how many students, mean and median, who still needs a TA or a look."""
-    waiting = [row["student"] for row in rows if row["ungraded"]]
-    flagged = [f"{row['student']} ({row['flags']})" for row in rows if row["flags"]]
+    waiting = [row.student for row in rows if row.ungraded]
+    flagged = [f"{row.student} ({row.flags_text()})" for row in rows if row.flags]
     lines = [f"{len(rows)} students: total "
-             + reports.points_line([row["total"] for row in rows], course_config.COURSE_MAX, course_config.COURSE_BONUS)]
+             + reports.points_line(rows, course_config.COURSE_MAX, course_config.COURSE_BONUS)]
     if waiting:
         lines.append(f"answer cells still to grade in formgrader: {', '.join(waiting)}")
     if flagged:

@@ -15,6 +15,7 @@ import pytest
 import course_config
 from common import predictions as gp
 from common.predictions import InvalidPredictions
+from common.reports import PredictionsRow, histogram_path
 
 REPO = course_config.REPO_ROOT   # where grade_predictions.py, the command, lives
 N_IDS = 200
@@ -400,7 +401,7 @@ def test_batch_cli_writes_gradebook_and_histogram(layout, request, tmp_path, lab
     rows = _read_gradebook(out)
     students = ["alice", "bob", "carol"] + (["dave"] if layout == "nbgrader_tree" else [])
     assert [row["student"] for row in rows] == students
-    assert list(rows[0]) == list(gp.GRADEBOOK_COLUMNS)
+    assert list(rows[0]) == list(PredictionsRow.COLUMNS)
     alice, bob = rows[0], rows[1]
     assert alice["status"] == "scored"
     assert float(alice["accuracy"]) == pytest.approx(gp.score(pred, labels).accuracy)
@@ -408,7 +409,7 @@ def test_batch_cli_writes_gradebook_and_histogram(layout, request, tmp_path, lab
     assert "line 2: Label 'cat'" in bob["message"]
     if layout == "nbgrader_tree":
         assert (rows[3]["status"], float(rows[3]["points"])) == ("missing", 0.0)
-    png = gp.histogram_path(out)
+    png = histogram_path(out)
     assert png.read_bytes().startswith(b"\x89PNG")
     assert "scored" in proc.stdout and "invalid" in proc.stdout and "median" in proc.stdout
     assert "grading" in proc.stderr  # the tqdm bar
@@ -416,7 +417,7 @@ def test_batch_cli_writes_gradebook_and_histogram(layout, request, tmp_path, lab
 
 def test_grade_tree_api_rows(nbgrader_tree, tmp_path, labels):
     rows = gp.grade_tree(nbgrader_tree, labels, tmp_path / "gb.csv", progress=False)
-    assert [(row["student"], row["status"]) for row in rows] == [
+    assert [(row.student, row.status) for row in rows] == [
         ("alice", "scored"), ("bob", "invalid"), ("carol", "scored"), ("dave", "missing")]
     summary = gp.summarize(rows)
     assert summary.splitlines()[0] == "4 students: 2 scored, 1 invalid, 1 missing"
@@ -429,11 +430,11 @@ def test_batch_refuses_a_symlink_to_the_labels(nbgrader_tree, tmp_path, labels_c
     target.symlink_to(labels_csv)
     rows = gp.grade_tree(nbgrader_tree, labels, tmp_path / "gb.csv", progress=False)
     bob = rows[1]
-    assert (bob["status"], bob["points"]) == ("invalid", 0.0) and "symbolic link" in bob["message"]
+    assert (bob.status, bob.points) == ("invalid", 0.0) and "symbolic link" in bob.message
 
 
 def test_batch_does_not_grade_its_own_gradebook(flat_tree, labels):
     out = flat_tree / "gradebook.csv"
     gp.grade_tree(flat_tree, labels, out, progress=False)
     rows = gp.grade_tree(flat_tree, labels, out, progress=False)
-    assert [row["student"] for row in rows] == ["alice", "bob", "carol"]
+    assert [row.student for row in rows] == ["alice", "bob", "carol"]
