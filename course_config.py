@@ -48,6 +48,7 @@ SUBMITTED_NOTEBOOKS = ("true_false", "simplenn", "simplenn_dev", "resnet")
 # The numbers come from the calibration in tests/test_similarity.py (docs/instructor-guide.md, "Code similarity").
 SIMILARITY_OBJECTS = {"simplenn": ("SimpleNN",), "simplenn_dev": ("SimpleNNBN", "Swish", "SimpleNNSwish", "l1_penalty"),
                       "resnet": ("ResNet20",)}
+SIMILARITY_FOLDER = "similarity"   # where grade-all writes its code-similarity check, in its --out folder
 SIMILARITY_THRESHOLD = 0.5
 # Lab 1's models are specified layer by layer by the handout: independent answers share more (up to 52 % in the
 # calibration, against 39 % for ResNet-20), so their pairs need more to be flagged.

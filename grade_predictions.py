@@ -23,8 +23,8 @@ from pathlib import Path
 
 import course_config
 from common.cli import EXIT_DONE, EXIT_INVALID_SUBMISSION, Parser, error
-from common.predictions import GradeResult, LabelsError, grade_file, grade_tree, load_labels, summarize
-from common.reports import histogram_path
+from common.predictions import GradeResult, LabelsError, grade_file, grade_tree, load_labels
+from common.reports import histogram_path, predictions_summary
 
 def _arguments(argv) -> argparse.Namespace:
     parser = Parser(log_flags=False, description=__doc__.split("\n\n")[0],
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
             rows = grade_tree(root, labels, args.out)
         except OSError as err:
             return error(f"batch failed: {err}")
-        print(summarize(rows))
+        print(predictions_summary(rows))
         print(f"gradebook: {args.out}\nhistogram: {histogram_path(args.out)}")
         return EXIT_DONE
     if not os.path.lexists(args.predictions):

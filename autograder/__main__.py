@@ -81,10 +81,11 @@ def main(argv=None) -> int:
         print(f"wrote {args.out / 'results.json'} and {args.out / 'feedback.md'}")
         return cli.EXIT_DONE
     from autograder.grade_all import grade_all
+    from common.reports import autograded_totals_line
 
     graded = grade_all(args.submission, args.out, labels, device, args.jobs, policy,
                        similarity=not args.no_similarity)
-    print(graded.totals_line())
+    print(autograded_totals_line(graded.rows))
     print(f"{len(graded.rows)} students -> {args.out / 'gradebook.csv'}, {args.out / 'summary.md'}, "
           f"{args.out / 'totals_histogram.png'}")
     return cli.EXIT_DONE

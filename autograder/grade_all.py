@@ -21,8 +21,6 @@ from autograder import results
 from autograder.grade import grade_submission
 from autograder.runner import SandboxPolicy
 
-MAX_TOTAL = course_config.AUTOGRADED_MAX       # bonus parts are extra credit on top (AUTOGRADED_BONUS)
-BONUS = course_config.AUTOGRADED_BONUS
 log = logging.getLogger(__name__)
 
 
@@ -76,35 +74,6 @@ class ClassResults:
     graded: list[results.Results]
     similar_to: dict[str, int] = field(default_factory=dict)
 
-    def totals_line(self) -> str:
-        return f"total: {reports.points_line(self.rows, MAX_TOTAL, BONUS)}"
-
-    def summary_markdown(self) -> str:
-        lines = [f"# {course_config.ASSIGNMENT_ID}: {len(self.rows)} students", "", self.totals_line(), "",
-                 "| test | passed |", "| --- | --- |"]
-        lines += [f"| {name} | {passed}/{total} ({passed / total:.0%}) |"
-                  for name, passed, total in pass_rates(self.graded)]
-        flagged = [row for row in self.rows if row.needs_a_look or self.similar_to.get(row.student)]
-        if flagged:
-            lines += ["", "## For staff to look at", "",
-                      "`needs manual grading`: a part whose code torch.export could not capture, or whose exported "
-                      "program computes something else than the student's model, scored 0 automatically: a TA "
-                      "grades it by hand (results.json `extra_data.needs_manual_grading` says which part and why); "
-                      "`tampered`: scored 0 until reviewed; `review`: the static review's findings (results.json "
-                      "`extra_data.review`), which never change a score; `similar to N`: the code-similarity "
-                      f"check flagged N pairs with this student (`{SIMILARITY_FOLDER}/similarity.md`).", "",
-                      "| student | status | review | similarity |", "| --- | --- | --- | --- |"]
-            lines += [f"| {row.student} | {row.status} | {row.review_text()} | "
-                      f"{_similar(self.similar_to.get(row.student))} |" for row in flagged]
-        return "\n".join(lines) + "\n"
-
-
-SIMILARITY_FOLDER = "similarity"   # grade-all's code-similarity check, in its --out folder
-
-
-def _similar(count: int | None) -> str:
-    return f"similar to {count}" if count else ""
-
 
 def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: int = 1,
               policy: SandboxPolicy = SandboxPolicy(), similarity: bool = True) -> ClassResults:
@@ -121,10 +90,13 @@ def grade_all(submitted_root: Path, out_root: Path, labels, device: str, jobs: i
     if similarity:   # read as text, never run: seconds for a class (python -m term similarity adds references)
         from autograder.similarity.check import run as check_similarity
 
-        graded.similar_to, line = check_similarity(submitted_root, out_root / SIMILARITY_FOLDER, [], jobs=jobs)
+        graded.similar_to, line = check_similarity(submitted_root, out_root / course_config.SIMILARITY_FOLDER, [],
+                                                   jobs=jobs)
         log.info(line)
     reports.write_class(graded.rows, AutogradedRow, out_root / "gradebook.csv",
                         f"{course_config.ASSIGNMENT_ID}: autograded totals of {len(graded.rows)} students",
-                        MAX_TOTAL, BONUS, histogram=out_root / "totals_histogram.png")
-    (out_root / "summary.md").write_text(graded.summary_markdown(), encoding="utf-8")
+                        course_config.AUTOGRADED_MAX, course_config.AUTOGRADED_BONUS,
+                        histogram=out_root / "totals_histogram.png")
+    summary = reports.autograded_summary(graded.rows, pass_rates(graded.graded), graded.similar_to)
+    (out_root / "summary.md").write_text(summary, encoding="utf-8")
     return graded

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import course_config
-from common.reports import PredictionsRow, points_line, write_class
+from common.reports import PredictionsRow, write_class
 
 HEADER = ("Id", "Label")
 MAX_POINTS = float(course_config.AUTOGRADED_POINTS["predictions"])
@@ -372,17 +371,3 @@ def grade_tree(root, labels: np.ndarray, out, progress: bool = True) -> list[Pre
     write_class(rows, PredictionsRow, out, f"{course_config.ASSIGNMENT_ID} predictions.csv: {len(rows)} students "
                 "(invalid and missing count as 0)", MAX_POINTS)
     return rows
-
-
-def summarize(rows: list[PredictionsRow]) -> str:
-    """A few lines a person reads at a glance; unscored students count as 0 in the means and medians."""
-    counts = {status: sum(row.status == status for row in rows)
-              for status in ("scored", "invalid", "missing", "error")}
-    accuracy = [row.accuracy or 0.0 for row in rows] or [0.0]
-    tally = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "error")
-    return "\n".join([
-        f"{len(rows)} students: {tally}",
-        f"accuracy: mean {statistics.mean(accuracy):.2%}, median {statistics.median(accuracy):.2%}"
-        " (unscored count as 0)",
-        f"points:   {points_line(rows, MAX_POINTS)}",
-    ])

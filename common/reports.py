@@ -1,7 +1,7 @@
 """Every class report the kit writes, from typed rows: the predictions gradebook, grade-all's gradebook, the final
-grades and the LMS upload. Each row type knows its columns and how its values look in a CSV; ``write_class``
-writes any of them as a gradebook CSV and a histogram of its totals, and ``points_line`` says a class's
-points the same way in every summary.
+grades and the LMS upload, and the summary a person reads of each. Each row type knows its columns and how its
+values look in a CSV; ``write_class`` writes any of them as a gradebook CSV and a histogram of its totals, and
+every summary says the class's points with the same ``points_line``.
 
 The rows are plain values: they are built by the trusted grader (from results it computed or parsed with
 bounds), never read back from a student's files.
@@ -12,7 +12,7 @@ import csv
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol, Sequence
+from typing import ClassVar, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -166,3 +166,68 @@ def points_line(rows: Sequence[Row], max_points: float, bonus: float = 0.0) -> s
     points = [row.total for row in rows] or [0.0]
     return (f"mean {statistics.mean(points):.2f}, median {statistics.median(points):.2f} of {max_points:g}"
             + (f" (+ {bonus:g} bonus)" if bonus else ""))
+
+
+# --------------------------------------------------------------------------------------------------
+# The summaries a person reads at a glance
+# --------------------------------------------------------------------------------------------------
+def _students(rows: Sequence[Row]) -> str:
+    return f"{len(rows)} student{'s' * (len(rows) != 1)}"
+
+
+def predictions_summary(rows: Sequence[PredictionsRow]) -> str:
+    """grade_predictions.py --batch: how many files were scored or not, and the class's accuracy and points;
+    unscored students count as 0 in the means and medians."""
+    counts = {status: sum(row.status == status for row in rows)
+              for status in ("scored", "invalid", "missing", "error")}
+    accuracy = [row.accuracy or 0.0 for row in rows] or [0.0]
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "error")
+    return "\n".join([
+        f"{_students(rows)}: {tally}",
+        f"accuracy: mean {statistics.mean(accuracy):.2%}, median {statistics.median(accuracy):.2%}"
+        " (unscored count as 0)",
+        f"points:   {points_line(rows, course_config.AUTOGRADED_POINTS['predictions'])}",
+    ])
+
+
+def autograded_totals_line(rows: Sequence[AutogradedRow]) -> str:
+    return f"total: {points_line(rows, course_config.AUTOGRADED_MAX, course_config.AUTOGRADED_BONUS)}"
+
+
+def _similar(count: int | None) -> str:
+    return f"similar to {count}" if count else ""
+
+
+def autograded_summary(rows: Sequence[AutogradedRow], pass_rates: Iterable[tuple[str, int, int]],
+                       similar_to: dict[str, int]) -> str:
+    """grade-all's summary.md: the class's totals, the pass rate of every test (name, passed, graded), and the
+    students staff should look at (a verdict, review findings, or pairs the similarity check flagged)."""
+    lines = [f"# {course_config.ASSIGNMENT_ID}: {_students(rows)}", "", autograded_totals_line(rows), "",
+             "| test | passed |", "| --- | --- |"]
+    lines += [f"| {name} | {passed}/{total} ({passed / total:.0%}) |" for name, passed, total in pass_rates]
+    flagged = [row for row in rows if row.needs_a_look or similar_to.get(row.student)]
+    if flagged:
+        lines += ["", "## For staff to look at", "",
+                  "`needs manual grading`: a part whose code torch.export could not capture, or whose exported "
+                  "program computes something else than the student's model, scored 0 automatically: a TA "
+                  "grades it by hand (results.json `extra_data.needs_manual_grading` says which part and why); "
+                  "`tampered`: scored 0 until reviewed; `review`: the static review's findings (results.json "
+                  "`extra_data.review`), which never change a score; `similar to N`: the code-similarity "
+                  f"check flagged N pairs with this student (`{course_config.SIMILARITY_FOLDER}/similarity.md`).", "",
+                  "| student | status | review | similarity |", "| --- | --- | --- | --- |"]
+        lines += [f"| {row.student} | {row.status} | {row.review_text()} | {_similar(similar_to.get(row.student))} |"
+                  for row in flagged]
+    return "\n".join(lines) + "\n"
+
+
+def final_summary(rows: Sequence[FinalRow]) -> str:
+    """final-grades: how many students, their totals, who still needs a TA or a look."""
+    waiting = [row.student for row in rows if row.ungraded]
+    flagged = [f"{row.student} ({row.flags_text()})" for row in rows if row.flags]
+    lines = [f"{_students(rows)}: total "
+             + points_line(rows, course_config.COURSE_MAX, course_config.COURSE_BONUS)]
+    if waiting:
+        lines.append(f"answer cells still to grade in formgrader: {', '.join(waiting)}")
+    if flagged:
+        lines.append(f"flagged: {'; '.join(flagged)}")
+    return "\n".join(lines)

@@ -47,6 +47,7 @@ def _similarity(args) -> int:
 
 
 def _nbgrader_side(args) -> int:
+    from common.reports import final_summary
     from term import final_grades, nbgrader_import
     from term.nbgrader import default_db_url
 
@@ -56,7 +57,7 @@ def _nbgrader_side(args) -> int:
         print(nbgrader_import.import_class(args.course, args.results, db_url).line())
         return cli.EXIT_DONE
     rows = final_grades.write_final_grades(args.course, args.results, args.out, db_url)
-    print(final_grades.summary(rows))
+    print(final_summary(rows))
     print(f"wrote {args.out / 'final_grades.csv'}, {args.out / 'lms_grades.csv'} and "
           f"{args.out / 'final_grades_histogram.png'}")
     return cli.EXIT_DONE

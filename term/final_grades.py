@@ -23,7 +23,6 @@ from pathlib import Path
 import course_config
 from common import reports
 from common.reports import FinalRow, LmsRow
-from autograder.grade_all import SIMILARITY_FOLDER
 from term.nbgrader_import import ASSIGNMENT, load_results, test_cells
 from autograder.similarity.report import read_similar_to
 
@@ -110,7 +109,7 @@ def student_rows(course: Path, results_root: Path, db_url: str) -> list[FinalRow
     from nbgrader.api import Gradebook
 
     rows = {}
-    similar_to = read_similar_to(results_root / SIMILARITY_FOLDER)
+    similar_to = read_similar_to(results_root / course_config.SIMILARITY_FOLDER)
     with Gradebook(db_url) as gradebook:
         for submission in gradebook.find_assignment(ASSIGNMENT).submissions:
             student = submission.student.id
@@ -133,16 +132,3 @@ def write_final_grades(course: Path, results_root: Path, out: Path, db_url: str)
                         course_config.COURSE_MAX, course_config.COURSE_BONUS)
     reports.write_gradebook([LmsRow(row.student, row.total) for row in rows], out / "lms_grades.csv", LmsRow)
     return rows
-
-
-def summary(rows: list[FinalRow]) -> str:
-    """A few lines for the terminal: how many students, mean and median, who still needs a TA or a look."""
-    waiting = [row.student for row in rows if row.ungraded]
-    flagged = [f"{row.student} ({row.flags_text()})" for row in rows if row.flags]
-    lines = [f"{len(rows)} students: total "
-             + reports.points_line(rows, course_config.COURSE_MAX, course_config.COURSE_BONUS)]
-    if waiting:
-        lines.append(f"answer cells still to grade in formgrader: {', '.join(waiting)}")
-    if flagged:
-        lines.append(f"flagged: {'; '.join(flagged)}")
-    return "\n".join(lines)

@@ -15,7 +15,7 @@ import pytest
 import course_config
 from common import predictions as gp
 from common.predictions import InvalidPredictions
-from common.reports import PredictionsRow, histogram_path
+from common.reports import PredictionsRow, histogram_path, predictions_summary
 
 REPO = course_config.REPO_ROOT   # where grade_predictions.py, the command, lives
 N_IDS = 200
@@ -419,7 +419,7 @@ def test_grade_tree_api_rows(nbgrader_tree, tmp_path, labels):
     rows = gp.grade_tree(nbgrader_tree, labels, tmp_path / "gb.csv", progress=False)
     assert [(row.student, row.status) for row in rows] == [
         ("alice", "scored"), ("bob", "invalid"), ("carol", "scored"), ("dave", "missing")]
-    summary = gp.summarize(rows)
+    summary = predictions_summary(rows)
     assert summary.splitlines()[0] == "4 students: 2 scored, 1 invalid, 1 missing"
 
 

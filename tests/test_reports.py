@@ -60,3 +60,13 @@ def test_an_empty_class_still_gets_a_header_a_histogram_and_a_points_line(tmp_pa
 def test_the_points_line_is_of_the_rows_totals():
     rows = [LmsRow("a", 10.0), LmsRow("b", 20.0), LmsRow("c", 90.0)]
     assert reports.points_line(rows, 100, 10) == "mean 40.00, median 20.00 of 100 (+ 10 bonus)"
+
+
+def test_the_final_summary_names_who_still_waits_for_a_ta_or_a_look():
+    done = FinalRow("ana", {}, 20.0, 70.0, 5.0, 95.0, 0)
+    waiting = FinalRow("ben", {}, 20.0, 10.0, 0.0, 30.0, 4, ("needs manual grading: resnet20",))
+    lines = reports.final_summary([done, waiting]).splitlines()
+    assert lines == ["2 students: total mean 62.50, median 62.50 of 100 (+ 10 bonus)",
+                     "answer cells still to grade in formgrader: ben",
+                     "flagged: ben (needs manual grading: resnet20)"]
+    assert reports.final_summary([done]) == "1 student: total mean 95.00, median 95.00 of 100 (+ 10 bonus)"

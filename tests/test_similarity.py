@@ -165,17 +165,18 @@ def test_code_most_of_the_class_shares_is_not_a_match():
 
 def test_staff_see_similar_to_n_in_grade_alls_summary_and_final_grades_flags(small_class, tmp_path):
     from term import final_grades
-    from autograder.grade_all import SIMILARITY_FOLDER, ClassResults
     from autograder.similarity.report import read_similar_to
+    from common.reports import AutogradedRow, autograded_summary
 
     counts = read_similar_to(small_class["out"])
     assert counts.get("copier") == 2, counts   # student0 and the public file
-    row = {"student": "copier", "status": "graded", "review": "", "total": 30.0}
-    assert "| copier | graded |  | similar to 2 |" in ClassResults([row], [], counts).summary_markdown()
-    results_root = tmp_path / "autograded"
-    (results_root / SIMILARITY_FOLDER).mkdir(parents=True)
-    (results_root / SIMILARITY_FOLDER / "similar_to.json").write_text('{"copier": 2, "x": true, "y": "3"}')
-    similar_to = read_similar_to(results_root / SIMILARITY_FOLDER)
+    row = AutogradedRow("copier", {}, 30.0, "graded")
+    assert "| copier | graded |  | similar to 2 |" in autograded_summary([row], [], counts)
+    assert "## For staff" not in autograded_summary([row], [], {})
+    folder = tmp_path / "autograded" / course_config.SIMILARITY_FOLDER
+    folder.mkdir(parents=True)
+    (folder / "similar_to.json").write_text('{"copier": 2, "x": true, "y": "3"}')
+    similar_to = read_similar_to(folder)
     assert "similar to 2" in final_grades._flags(tmp_path / "course", "copier", None, similar_to)
     assert not [f for f in final_grades._flags(tmp_path / "course", "x", None, similar_to) if f.startswith("similar")]
 
