@@ -3,8 +3,10 @@ grades and the LMS upload, and the summary a person reads of each. Each row type
 values look in a CSV; ``write_class`` writes any of them as a gradebook CSV and a histogram of its totals, and
 every summary says the class's points with the same ``points_line``.
 
-The rows are plain values: they are built by the trusted grader (from results it computed or parsed with
-bounds), never read back from a student's files.
+The rows are plain values built by the trusted grader from what it computed or parsed with bounds; the only
+text a student's file reaches them through is a predictions message, which quotes it ASCII-escaped and
+shortened (``predictions._show``) after fixed words (``line N: ...``), so no cell a student shapes starts a
+spreadsheet formula.
 """
 from __future__ import annotations
 
