@@ -17,10 +17,9 @@ import logging
 from pathlib import Path
 
 import course_config
-from common import predictions
-from autograder import sandbox
-from common import cli
+from common import cli, predictions
 from common.cli import resolve_device
+from autograder import sandbox
 from autograder.grade import GradingError, grade_submission
 from autograder.runner import SandboxPolicy
 from autograder.sandbox import SandboxUnavailable

@@ -46,7 +46,7 @@ class Layout:
 
 
 def spawned_layout(private: Path, student_dir: Path, programs: Path, use_bwrap: bool,
-            user: int | None) -> Layout:
+                   user: int | None) -> Layout:
     """The layout of a student process spawned per submission (usually, with bwrap, it is a zygote's child)."""
     (private / "report").mkdir()
     (private / "home").mkdir()
@@ -56,16 +56,16 @@ def spawned_layout(private: Path, student_dir: Path, programs: Path, use_bwrap: 
         student_dir.chmod(0o755)
     if not use_bwrap:
         return Layout(KIT_DIR / EXPORT.folder, student_dir, programs, private / "report" / "report.json",
-                       private / "home", [course_config.REPO_ROOT, warm_judge.STUDENT_PACKAGE_DIR], [],
-                       [programs, private / "report", private / "home"])
+                      private / "home", [course_config.REPO_ROOT, warm_judge.STUDENT_PACKAGE_DIR], [],
+                      [programs, private / "report", private / "home"])
     grading = Path("/grading")
     mounts = [*warm_judge.student_kit_mounts(), sandbox.Mount(student_dir, grading / "student"),
               sandbox.Mount(programs, grading / "programs", writable=True),
               sandbox.Mount(private / "report", grading / "report", writable=True)]
     return Layout(warm_judge.KIT_INSIDE / EXPORT.folder, grading / "student", grading / "programs",
-                   grading / "report" / "report.json", Path("/tmp"),
-                   [warm_judge.KIT_INSIDE.parent, warm_judge.STUDENT_PACKAGE_INSIDE], mounts,
-                   [programs, private / "report"])
+                  grading / "report" / "report.json", Path("/tmp"),
+                  [warm_judge.KIT_INSIDE.parent, warm_judge.STUDENT_PACKAGE_INSIDE], mounts,
+                  [programs, private / "report"])
 
 
 def _base_env() -> dict:
@@ -86,7 +86,8 @@ def judging_env(student: Path, programs: Path, manifest: Path, report: Path, dev
                 unloadable: list[str]) -> dict:
     """What one judging reads (paths as the judge sees them), on top of ``judge_env``."""
     return {protocol.STUDENT_DIR: str(student), protocol.PROGRAMS_DIR: str(programs),
-            protocol.MANIFEST: str(manifest), protocol.REPORT_PATH: str(report), protocol.GRADING_DEVICE: device, protocol.PROBE_SEED: str(probe_seed),
+            protocol.MANIFEST: str(manifest), protocol.REPORT_PATH: str(report), protocol.GRADING_DEVICE: device,
+            protocol.PROBE_SEED: str(probe_seed),
             protocol.UNLOADABLE: json.dumps(unloadable), protocol.NOTEBOOK_NAMES: _notebook_names()}
 
 

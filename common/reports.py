@@ -95,9 +95,12 @@ class FinalRow:
     autograded: float
     manual: float
     bonus: float
-    total: float
     ungraded: int
     flags: tuple[str, ...] = field(default=())
+
+    @property
+    def total(self) -> float:
+        return self.autograded + self.manual + self.bonus
 
     def flags_text(self) -> str:
         return "; ".join(self.flags)

@@ -3,8 +3,9 @@
     python -m gradescope_package.autograder_zip build --out build/gradescope/autograder.zip [--labels LABELS.csv]
 
 The zip holds only what grading needs: ``course_config.py``, ``requirements.txt``, the ``common`` package (the
-command-line convention and the predictions library), the ``autograder`` package (the grader alone: course data, release publishing and this
-packaging live in packages of their own, so the whole package is exactly what grading needs),
+command-line convention, the predictions library, the reports), the ``autograder`` package (the grader alone:
+course data, release publishing and this packaging live in packages of their own, so the whole package is
+exactly what grading needs),
 the student ``tools/`` package (``source/hw2/tools``: the grader loads ``notebook_defs.py`` from there
 and student modules import ``tools``), the two scripts rendered from ``gradescope_package/scripts/``,
 and the held-out labels at ``LABELS_IN_ZIP``. Never a notebook: the source notebooks hold the solutions.
@@ -23,8 +24,7 @@ import zipfile
 from pathlib import Path
 
 import course_config
-from common import predictions
-from common import cli
+from common import cli, predictions
 from publishing.leak_check import MARKERS
 
 REPO_ROOT = course_config.REPO_ROOT

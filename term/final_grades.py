@@ -89,7 +89,7 @@ def _row(student: str, scores: dict, ungraded: int, flags: list[str]) -> FinalRo
             else:
                 autograded += base
         items[item] = points
-    return FinalRow(student, items, autograded, manual, bonus, autograded + manual + bonus, ungraded, tuple(flags))
+    return FinalRow(student, items, autograded, manual, bonus, ungraded, tuple(flags))
 
 
 def _outside_gradebook(course: Path, results_root: Path, student: str, similar_to: dict[str, int]) -> FinalRow:

@@ -12,7 +12,7 @@ from common.reports import AutogradedRow, FinalRow, LmsRow, PredictionsRow
 EXAMPLES = {
     PredictionsRow: PredictionsRow("ana", 0.912345678, 10.94814, "scored", ""),
     AutogradedRow: AutogradedRow("ana", {part: 1.0 for part in reports.PARTS}, 6.0, "graded", 2),
-    FinalRow: FinalRow("ana", {item: 1 / 3 for item in reports.ITEMS}, 50.004, 30.0, 2.5, 82.504, 1,
+    FinalRow: FinalRow("ana", {item: 1 / 3 for item in reports.ITEMS}, 50.004, 30.0, 2.5, 1,
                        ("review: 2", "similar to 1")),
     LmsRow: LmsRow("ana", 82.504),
 }
@@ -63,8 +63,8 @@ def test_the_points_line_is_of_the_rows_totals():
 
 
 def test_the_final_summary_names_who_still_waits_for_a_ta_or_a_look():
-    done = FinalRow("ana", {}, 20.0, 70.0, 5.0, 95.0, 0)
-    waiting = FinalRow("ben", {}, 20.0, 10.0, 0.0, 30.0, 4, ("needs manual grading: resnet20",))
+    done = FinalRow("ana", {}, 20.0, 70.0, 5.0, 0)
+    waiting = FinalRow("ben", {}, 20.0, 10.0, 0.0, 4, ("needs manual grading: resnet20",))
     lines = reports.final_summary([done, waiting]).splitlines()
     assert lines == ["2 students: total mean 62.50, median 62.50 of 100 (+ 10 bonus)",
                      "answer cells still to grade in formgrader: ben",
