@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autograder import profile
+from autograder.results import one_line
 
 MANUAL = "needs manual grading"
 # How bad each status is; the submission's status is the worst of its runs.
 STATUS_SEVERITY = ("ok", MANUAL, "exited", "timeout", "processes", "memory", "disk", "error", "tampered")
+# Characters of each message for staff: some quote what a child reported (what it was running), which student
+# code can forge up to the report's cap; staff read them in results.json and the grading log.
+STAFF_MESSAGE_CHARS = 1000
 TAMPERED_PROBLEM = ("this submission was flagged for review by the course staff; its score is 0 until they have "
                     "looked at it")
 
@@ -47,7 +51,7 @@ class SuiteRun:
 
     def tell_staff(self, message: str | None) -> None:
         if message:
-            self.staff_message = "; ".join(filter(None, (self.staff_message, message)))
+            self.staff_message = "; ".join(filter(None, (self.staff_message, one_line(message, STAFF_MESSAGE_CHARS))))
 
     def merge(self, other: "SuiteRun") -> None:
         """Fold a stage that ran beside the others (the judge) into the submission's run."""
